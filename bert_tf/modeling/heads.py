@@ -1,0 +1,144 @@
+"""Task heads on top of `bert/`, each with the variable names the original scripts give them.
+
+| head | original script | variables |
+|---|---|---|
+| `MaskedLMHead` | run_pretraining | `cls/predictions/transform/{dense,LayerNorm}/*`, `cls/predictions/output_bias` |
+| `NextSentenceHead` | run_pretraining | `cls/seq_relationship/output_weights` [2, H], `.../output_bias` [2] |
+| `ClassifierHead` | run_classifier | `output_weights` [num_labels, H], `output_bias` [num_labels] |
+"""
+import keras
+from keras import layers, ops
+
+from bert_tf.config import BertConfig
+from bert_tf.modeling.activations import get_activation
+from bert_tf.modeling.initializers import bert_initializer
+
+LAYER_NORM_EPSILON = 1e-12
+
+
+def gather_positions(sequence_tensor, positions):
+    """Picks the hidden states at `positions`: [B, S, H] and int32 [B, P] -> [B, P, H]."""
+    return ops.take_along_axis(sequence_tensor, ops.expand_dims(ops.cast(positions, "int32"), -1), axis=1)
+
+
+class OutputProjection(layers.Layer):
+    """`output_weights` [num_outputs, H] and `output_bias` [num_outputs]: x W^T + b, the original layout.
+
+    The original stores these kernels transposed compared with a Keras `Dense`, so they are plain
+    variables here. Call with [..., H]; returns [..., num_outputs].
+    """
+
+    def __init__(self, config: BertConfig, num_outputs: int, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hidden_size = config.hidden_size
+        self.num_outputs = num_outputs
+        self.initializer = bert_initializer(config)
+
+    def build(self, input_shape=None):
+        self.output_weights = self.add_weight(
+            name="output_weights", shape=(self.num_outputs, self.hidden_size), initializer=self.initializer
+        )
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.num_outputs,), initializer="zeros")
+        self.built = True
+
+    def call(self, hidden):
+        return ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias
+
+
+class PredictionTransform(layers.Layer):
+    """`transform/`: dense (H -> H, `hidden_act`) then LayerNorm. [B, P, H] -> [B, P, H]."""
+
+    def __init__(self, config: BertConfig, name: str = "transform", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hidden_size = config.hidden_size
+        self.dense = layers.Dense(
+            config.hidden_size,
+            activation=get_activation(config.hidden_act),
+            kernel_initializer=bert_initializer(config),
+            name="dense",
+            dtype=self.dtype_policy,
+        )
+        self.layer_norm = layers.LayerNormalization(
+            epsilon=LAYER_NORM_EPSILON, name="LayerNorm", dtype=self.dtype_policy
+        )
+
+    def build(self, input_shape=None):
+        self.dense.build((None, None, self.hidden_size))
+        self.layer_norm.build((None, None, self.hidden_size))
+        self.built = True
+
+    def call(self, hidden):
+        return self.layer_norm(self.dense(hidden))
+
+
+class MaskedLMHead(layers.Layer):
+    """`predictions/`: masked-LM log-probabilities, output layer tied to the word embeddings.
+
+    Call with `sequence_output` [B, S, H], int32 `masked_lm_positions` [B, P] and the word-embedding
+    table [V, H]; returns float32 log-probabilities [B, P, V].
+    """
+
+    def __init__(self, config: BertConfig, name: str = "predictions", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.vocab_size = config.vocab_size
+        self.transform = PredictionTransform(config, dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        self.transform.build()
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocab_size,), initializer="zeros")
+        self.built = True
+
+    def call(self, sequence_output, masked_lm_positions, embedding_table):
+        hidden = self.transform(gather_positions(sequence_output, masked_lm_positions))
+        logits = ops.matmul(hidden, ops.transpose(embedding_table)) + self.output_bias
+        return ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+
+
+class PretrainingHeads(layers.Layer):
+    """`cls/`: the masked-LM head (`predictions/`) and the next-sentence head (`seq_relationship/`)."""
+
+    def __init__(self, config: BertConfig, name: str = "cls", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.predictions = MaskedLMHead(config, dtype=self.dtype_policy)
+        self.seq_relationship = OutputProjection(
+            config, num_outputs=2, name="seq_relationship", dtype=self.dtype_policy
+        )
+
+    def build(self, input_shape=None):
+        self.predictions.build()
+        self.seq_relationship.build()
+        self.built = True
+
+    def call(self, sequence_output, pooled_output, masked_lm_positions, embedding_table):
+        """Returns (masked_lm_log_probs [B, P, V] float32, next_sentence_logits [B, 2] float32)."""
+        masked_lm_log_probs = self.predictions(sequence_output, masked_lm_positions, embedding_table)
+        next_sentence_logits = ops.cast(self.seq_relationship(pooled_output), "float32")
+        return masked_lm_log_probs, next_sentence_logits
+
+
+class ClassifierHead(layers.Layer):
+    """run_classifier's head: dropout on the pooled output, then `output_weights`/`output_bias`.
+
+    The original creates these two variables at the root of the graph, so they have no scope here
+    either. Call with `pooled_output` [B, H]; returns float32 logits [B, num_labels].
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int, name: str = "classifier", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_labels = num_labels
+        self.dropout = layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        # Created here, outside any name scope (`build` runs inside this layer's scope), so that the
+        # paths are exactly "output_weights" and "output_bias".
+        initializer = bert_initializer(config)
+        self.output_weights = keras.Variable(
+            initializer((num_labels, config.hidden_size)), name="output_weights"
+        )
+        self.output_bias = keras.Variable(ops.zeros((num_labels,)), name="output_bias")
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def call(self, pooled_output, training=False):
+        hidden = self.dropout(pooled_output, training=training)
+        logits = ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias
+        return ops.cast(logits, "float32")

@@ -1,0 +1,105 @@
+"""Keras models: the encoder alone, with pretraining heads, and with a classifier.
+
+Every model builds all of its weights in `__init__`, so each variable's `.path` is its name in the
+original checkpoint (`bert/encoder/layer_3/attention/self/query/kernel`, `cls/predictions/output_bias`,
+...) and a checkpoint can be loaded before the model was ever called.
+
+Inputs: a dict of int32 arrays or tensors [B, S]: `input_ids` (required), `input_mask` (default all
+ones), `segment_ids` (default all zeros); numpy arrays are accepted; eager or inside `tf.function`.
+"""
+import keras
+
+from bert_tf.config import BertConfig
+from bert_tf.modeling.backbone import BertBackbone, standardize_inputs
+from bert_tf.modeling.heads import ClassifierHead, PretrainingHeads
+
+
+class _BertBase(keras.Model):
+    """Holds the `bert/` backbone; subclasses add heads in `__init__` via `_build_heads`."""
+
+    def __init__(self, config: BertConfig, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"expected a BertConfig, got {type(config).__name__}")
+        self.config = config
+        self.bert = BertBackbone(config, dtype=self.dtype_policy)
+        self.bert.build()
+
+    def _encode(self, inputs, training):
+        input_ids, input_mask, segment_ids = standardize_inputs(inputs)
+        return self.bert(input_ids, input_mask, segment_ids, training=training)
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(BertConfig.from_dict(config.pop("config")), **config)
+
+
+class BertModel(_BertBase):
+    """The BERT encoder (`bert/*` weights).
+
+    Returns a dict: `embedding_output` [B, S, H], `encoder_outputs` (list of L [B, S, H], one per
+    block), `sequence_output` [B, S, H], `pooled_output` [B, H].
+    """
+
+    def __init__(self, config: BertConfig, name="bert_model", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self._encode(inputs, training)
+
+
+class BertPretrainingModel(_BertBase):
+    """BERT with the masked-LM and next-sentence heads (`bert/*` and `cls/*` weights).
+
+    Inputs additionally need int32 `masked_lm_positions` [B, P]. Returns the encoder's dict plus
+    `masked_lm_log_probs` float32 [B, P, V] and `next_sentence_logits` float32 [B, 2].
+    """
+
+    def __init__(self, config: BertConfig, name="bert_pretraining", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        self.cls = PretrainingHeads(config, dtype=self.dtype_policy)
+        self.cls.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict) or "masked_lm_positions" not in inputs:
+            raise ValueError("BertPretrainingModel inputs need a dict with 'masked_lm_positions' [B, P]")
+        outputs = dict(self._encode(inputs, training))
+        masked_lm_positions = keras.ops.cast(inputs["masked_lm_positions"], "int32")
+        masked_lm_log_probs, next_sentence_logits = self.cls(
+            outputs["sequence_output"],
+            outputs["pooled_output"],
+            masked_lm_positions,
+            self.bert.embeddings.word_embeddings,
+        )
+        outputs["masked_lm_log_probs"] = masked_lm_log_probs
+        outputs["next_sentence_logits"] = next_sentence_logits
+        return outputs
+
+
+class BertClassifier(_BertBase):
+    """run_classifier's model: BERT, dropout on the pooled output, `output_weights`/`output_bias`.
+
+    Returns a dict with the encoder's outputs plus `logits` float32 [B, num_labels] (for a regression
+    task, num_labels is 1).
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int, name="bert_classifier", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        self.num_labels = num_labels
+        self.classifier = ClassifierHead(config, num_labels, dtype=self.dtype_policy)
+        self.classifier.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        outputs = dict(self._encode(inputs, training))
+        outputs["logits"] = self.classifier(outputs["pooled_output"], training=training)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels}

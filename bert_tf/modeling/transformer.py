@@ -1,0 +1,82 @@
+"""One post-LN transformer block (`bert/encoder/layer_N/*`) and the stack of them (`bert/encoder/`)."""
+from keras import layers
+
+from bert_tf.config import BertConfig
+from bert_tf.modeling.activations import get_activation
+from bert_tf.modeling.attention import Attention, DenseResidualLayerNorm
+from bert_tf.modeling.initializers import bert_initializer
+
+
+class Intermediate(layers.Layer):
+    """`intermediate/dense`: [B, S, H] -> activation(x W + b) [B, S, intermediate_size]."""
+
+    def __init__(self, config: BertConfig, name: str = "intermediate", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hidden_size = config.hidden_size
+        self.dense = layers.Dense(
+            config.intermediate_size,
+            activation=get_activation(config.hidden_act),
+            kernel_initializer=bert_initializer(config),
+            name="dense",
+            dtype=self.dtype_policy,
+        )
+
+    def build(self, input_shape=None):
+        self.dense.build((None, None, self.hidden_size))
+        self.built = True
+
+    def call(self, hidden_states):
+        return self.dense(hidden_states)
+
+
+class TransformerBlock(layers.Layer):
+    """`layer_N/`: attention, then feed-forward, each followed by dropout, residual and LayerNorm.
+
+    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H].
+    """
+
+    def __init__(self, config: BertConfig, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.attention = Attention(config, dtype=self.dtype_policy)
+        self.intermediate = Intermediate(config, dtype=self.dtype_policy)
+        self.block_output = DenseResidualLayerNorm(
+            config, input_width=config.intermediate_size, name="output", dtype=self.dtype_policy
+        )
+
+    def build(self, input_shape=None):
+        self.attention.build()
+        self.intermediate.build()
+        self.block_output.build()
+        self.built = True
+
+    def call(self, hidden_states, mask_bias, training=False):
+        attention_output = self.attention(hidden_states, mask_bias, training=training)
+        intermediate_output = self.intermediate(attention_output)
+        return self.block_output(intermediate_output, attention_output, training=training)
+
+
+class TransformerEncoder(layers.Layer):
+    """`encoder/`: `num_hidden_layers` blocks named `layer_0` ... `layer_{L-1}`.
+
+    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns the list of every
+    block's output, L tensors [B, S, H].
+    """
+
+    def __init__(self, config: BertConfig, name: str = "encoder", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.blocks = [
+            TransformerBlock(config, name=f"layer_{index}", dtype=self.dtype_policy)
+            for index in range(config.num_hidden_layers)
+        ]
+
+    def build(self, input_shape=None):
+        for block in self.blocks:
+            block.build()
+        self.built = True
+
+    def call(self, hidden_states, mask_bias, training=False):
+        all_outputs = []
+        for block in self.blocks:
+            hidden_states = block(hidden_states, mask_bias, training=training)
+            all_outputs.append(hidden_states)
+        return all_outputs
