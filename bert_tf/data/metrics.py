@@ -1,0 +1,149 @@
+"""GLUE evaluation metrics in plain numpy (no scipy / scikit-learn).
+
+All functions take 1-D array-likes of equal, non-zero length and return a Python float.
+Conventions where a metric is undefined follow scikit-learn / scipy: F1 and Matthews correlation are 0.0
+when their denominator is zero; Pearson and Spearman correlation are NaN when either input is constant
+(or contains NaN / inf).
+"""
+from typing import Dict
+
+import numpy as np
+
+from bert_tf.data import glue
+
+
+def _as_pair(predictions, labels, dtype=None):
+    predictions = np.asarray(predictions, dtype=dtype)
+    labels = np.asarray(labels, dtype=dtype)
+    if predictions.ndim != 1 or labels.ndim != 1:
+        raise ValueError(f"metrics expect 1-D arrays, got shapes {predictions.shape} and {labels.shape}")
+    if predictions.shape != labels.shape:
+        raise ValueError(f"predictions and labels differ in length: {predictions.shape[0]} vs {labels.shape[0]}")
+    if predictions.size == 0:
+        raise ValueError("metrics need at least one example")
+    return predictions, labels
+
+
+def accuracy(predictions, labels) -> float:
+    """Fraction of positions where ``predictions == labels``."""
+    predictions, labels = _as_pair(predictions, labels)
+    return float(np.mean(predictions == labels))
+
+
+def f1_score(predictions, labels, positive_label=1) -> float:
+    """Binary F1 of class ``positive_label``: ``2 tp / (2 tp + fp + fn)`` (0.0 when that is 0/0)."""
+    predictions, labels = _as_pair(predictions, labels)
+    predicted_positive = predictions == positive_label
+    actual_positive = labels == positive_label
+    true_positives = np.count_nonzero(predicted_positive & actual_positive)
+    false_positives = np.count_nonzero(predicted_positive & ~actual_positive)
+    false_negatives = np.count_nonzero(~predicted_positive & actual_positive)
+    denominator = 2 * true_positives + false_positives + false_negatives
+    return float(2 * true_positives / denominator) if denominator else 0.0
+
+
+def matthews_corrcoef(predictions, labels) -> float:
+    """Matthews correlation coefficient (multi-class form; equals the binary MCC for two classes).
+
+    With confusion counts ``C[true, predicted]``, ``t = C.sum(1)``, ``p = C.sum(0)``, ``c = trace(C)``,
+    ``s = C.sum()``: ``(c s - t.p) / sqrt((s^2 - p.p) (s^2 - t.t))``, 0.0 when the denominator is 0.
+    """
+    predictions, labels = _as_pair(predictions, labels)
+    classes, encoded = np.unique(np.concatenate([labels, predictions]), return_inverse=True)
+    encoded = encoded.reshape(-1)
+    true_ids, predicted_ids = encoded[:labels.size], encoded[labels.size:]
+    confusion = np.zeros((classes.size, classes.size), dtype=np.float64)
+    np.add.at(confusion, (true_ids, predicted_ids), 1.0)
+    true_counts = confusion.sum(axis=1)
+    predicted_counts = confusion.sum(axis=0)
+    correct = np.trace(confusion)
+    total = confusion.sum()
+    numerator = correct * total - np.dot(true_counts, predicted_counts)
+    denominator = np.sqrt((total ** 2 - np.dot(predicted_counts, predicted_counts))
+                          * (total ** 2 - np.dot(true_counts, true_counts)))
+    return float(numerator / denominator) if denominator > 0 else 0.0
+
+
+def pearson_correlation(predictions, labels) -> float:
+    """Pearson correlation coefficient (float64); NaN if an input is constant or not finite."""
+    x, y = _as_pair(predictions, labels, dtype=np.float64)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return float("nan")
+    x_centered = x - x.mean()
+    y_centered = y - y.mean()
+    denominator = np.sqrt(np.dot(x_centered, x_centered) * np.dot(y_centered, y_centered))
+    if denominator == 0:
+        return float("nan")
+    return float(np.clip(np.dot(x_centered, y_centered) / denominator, -1.0, 1.0))
+
+
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks of ``values`` with ties given the average of their ranks (float64 [N]).
+
+    Example: ``[10, 20, 20, 30] -> [1, 2.5, 2.5, 4]``.
+    """
+    values = np.asarray(values)
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    group_starts = np.concatenate([[0], np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1])
+    group_ends = np.concatenate([group_starts[1:], [values.size]])
+    group_ranks = (group_starts + group_ends + 1) / 2.0  # Mean of the 1-based ranks start+1 .. end.
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.repeat(group_ranks, group_ends - group_starts)
+    return ranks
+
+
+def spearman_correlation(predictions, labels) -> float:
+    """Spearman rank correlation: Pearson correlation of the average ranks (ties averaged)."""
+    x, y = _as_pair(predictions, labels, dtype=np.float64)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return float("nan")
+    return pearson_correlation(average_ranks(x), average_ranks(y))
+
+
+def _class_predictions(predictions) -> np.ndarray:
+    """Class ids [N] from class ids [N] or from logits / probabilities [N, num_labels] (argmax)."""
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 2:
+        return np.argmax(predictions, axis=-1)
+    return predictions
+
+
+def _regression_predictions(predictions) -> np.ndarray:
+    """Scores [N] from [N] or [N, 1]."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim == 2 and predictions.shape[1] == 1:
+        return predictions[:, 0]
+    return predictions
+
+
+_METRIC_FUNCTIONS = {
+    "eval_accuracy": accuracy,
+    "eval_f1": f1_score,
+    "eval_mcc": matthews_corrcoef,
+    "eval_pearson": pearson_correlation,
+    "eval_spearman": spearman_correlation,
+}
+
+
+def glue_metrics(task_name: str, predictions, labels) -> Dict[str, float]:
+    """The metrics of a GLUE task, keyed as ``get_processor(task_name).metric_names``.
+
+    MRPC, QQP: ``eval_accuracy``, ``eval_f1``; CoLA: ``eval_mcc``, ``eval_accuracy``; STS-B:
+    ``eval_pearson``, ``eval_spearman``; all other tasks: ``eval_accuracy``.
+
+    Args:
+      task_name: a task name accepted by ``glue.get_processor`` (case-insensitive).
+      predictions: classification: class ids [N] or logits [N, num_labels]; regression: scores [N] or [N, 1].
+      labels: class ids [N] (int) or, for regression, gold scores [N] ([N, 1] also accepted).
+    """
+    processor = glue.get_processor(task_name)
+    if processor.is_regression:
+        predictions = _regression_predictions(predictions)
+        labels = _regression_predictions(labels)
+    else:
+        predictions = _class_predictions(predictions)
+        labels = np.asarray(labels)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+    return {name: _METRIC_FUNCTIONS[name](predictions, labels) for name in processor.metric_names}
