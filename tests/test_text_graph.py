@@ -1,0 +1,232 @@
+"""Tests for bert_tf.text_graph: the in-graph tokenizer equals FullTokenizer + packing exactly."""
+import json
+import random
+import unicodedata
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tensorflow_text")
+
+from bert_tf import tokenization  # noqa: E402
+from bert_tf import text_graph  # noqa: E402
+from bert_tf.data import packing  # noqa: E402
+
+REFERENCE_CASES = [
+    ("uncased", "bert-base-uncased", True),
+    ("cased", "bert-base-cased", False),
+    ("chinese", "bert-base-chinese", True),
+]
+STEMS = [case[0] for case in REFERENCE_CASES]
+
+
+def _read_jsonl(path):
+    with open(path, encoding="utf-8") as reader:
+        return [json.loads(line) for line in reader if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def vocab_files(data_dir):
+    return {stem: data_dir / "vocab" / folder / "vocab.txt" for stem, folder, _ in REFERENCE_CASES}
+
+
+@pytest.fixture(scope="module")
+def graph_tokenizers(vocab_files):
+    return {stem: text_graph.InGraphBertTokenizer(vocab_files[stem], do_lower_case=lower, max_seq_length=32)
+            for stem, _, lower in REFERENCE_CASES}
+
+
+@pytest.fixture(scope="module")
+def python_tokenizers(vocab_files):
+    return {stem: tokenization.FullTokenizer(vocab_files[stem], do_lower_case=lower)
+            for stem, _, lower in REFERENCE_CASES}
+
+
+@pytest.fixture(scope="module")
+def reference_rows(refs_dir):
+    return {stem: _read_jsonl(refs_dir / f"tokenizer_{stem}_public.jsonl") for stem in STEMS}
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_wordpiece_ids_equal_google_reference(stem, graph_tokenizers, reference_rows):
+    rows = reference_rows[stem]
+    ids = graph_tokenizers[stem].tokenize(tf.constant([row["text"] for row in rows])).to_list()
+    mismatches = [(line, ascii(row["text"])[:60]) for line, (row, row_ids) in enumerate(zip(rows, ids), 1)
+                  if row_ids != row["google_ids"]]
+    assert not mismatches, mismatches
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_basic_tokens_equal_python(stem, graph_tokenizers, python_tokenizers, reference_rows):
+    texts = [row["text"] for row in reference_rows[stem]]
+    words = graph_tokenizers[stem].basic_tokenize(texts).to_list()
+    basic = python_tokenizers[stem].basic_tokenizer
+    for text, row_words in zip(texts, words):
+        assert [word.decode("utf-8") for word in row_words] == basic.tokenize(text), ascii(text)
+
+
+def _python_features(tokenizer, texts_a, texts_b, max_seq_length):
+    rows = [packing.encode_text_pair(tokenizer, text_a, text_b, max_seq_length)
+            for text_a, text_b in zip(texts_a, texts_b)]
+    return {key: np.array([getattr(row, key) for row in rows], np.int32)
+            for key in ("input_ids", "input_mask", "segment_ids")}
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_packed_pairs_equal_packing_module(stem, graph_tokenizers, python_tokenizers, reference_rows):
+    texts = [row["text"] for row in reference_rows[stem]][:60]
+    texts_a = texts[0::2]
+    texts_b = texts[1::2]
+    # Rows without a second segment: empty string, and a text that tokenizes to nothing.
+    texts_b[0] = ""
+    texts_b[1] = "\x00\u200b "
+    for max_seq_length in (8, 32):
+        graph = graph_tokenizers[stem](tf.constant(texts_a), tf.constant(texts_b),
+                                       max_seq_length=max_seq_length)
+        expected = _python_features(python_tokenizers[stem], texts_a, texts_b, max_seq_length)
+        for key, value in expected.items():
+            assert graph[key].dtype == tf.int32 and graph[key].shape == value.shape
+            np.testing.assert_array_equal(graph[key].numpy(), value, err_msg=f"{key} S={max_seq_length}")
+    single = graph_tokenizers[stem](tf.constant(texts_a))
+    expected = _python_features(python_tokenizers[stem], texts_a, [None] * len(texts_a), 32)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(single[key].numpy(), value, err_msg=key)
+
+
+def test_reference_sentences_packing(refs_dir, minilm_ckpt_dir):
+    with open(refs_dir / "sentences_public.json", encoding="utf-8") as reader:
+        sentences = json.load(reader)
+    reference = np.load(refs_dir / "minilm_l6_h384_uncased_public.npz")
+    tokenizer = text_graph.InGraphBertTokenizer(minilm_ckpt_dir / "vocab.txt", do_lower_case=True,
+                                                max_seq_length=sentences["max_seq_length"])
+    examples = sentences["examples"]
+    features = tokenizer(tf.constant([example["text_a"] for example in examples]),
+                         tf.constant([example["text_b"] or "" for example in examples]))
+    for key in ("input_ids", "input_mask", "segment_ids"):
+        np.testing.assert_array_equal(features[key].numpy(), reference[key], err_msg=key)
+
+
+def test_truncation_closed_form_in_graph():
+    grid = np.array([(a, b, m) for a in range(12) for b in range(12) for m in range(0, 25)], np.int32)
+    new_a, new_b = text_graph.truncated_pair_lengths_in_graph(
+        tf.constant(grid[:, 0]), tf.constant(grid[:, 1]), tf.constant(grid[:, 2]))
+    expected = np.array([packing.truncated_pair_lengths(a, b, m) for a, b, m in grid.tolist()])
+    np.testing.assert_array_equal(np.stack([new_a.numpy(), new_b.numpy()], axis=1), expected)
+
+
+_FUZZ_ALPHABET = (
+    list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") * 4
+    + list(" " * 20 + "\t\n\r\x0b\x0c\x00\x07\x1c\x85\xa0\u2009\u3000\u2028\u2029\ufffd\u200b\u200d\xad\ufeff")
+    + list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u2019\u201c\u2014\u2026\u00bf\u3002\uff01\u037e\u1fef")
+    + list("\u00e9\u00c9\u00df\u0130\u03a3\u03a3\u03c3\u038a\u0301\u0303\u00f1\u00c5\u1e9e\ufb01\u00b2\u00bd")
+    + list("\u4e2d\u6587\u3400\uf900\U00020000\u3053\u30ab\ud55c\uac00\U0001f600\ue000\U000F0000\u0378")
+    + list("\u2c2f\u0ece\U000105c9\U00011383\U00011f43")  # characters newer than some Unicode tables
+)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_random_strings_equal_python(stem, graph_tokenizers, python_tokenizers):
+    randomizer = random.Random(99)
+    texts = ["".join(randomizer.choice(_FUZZ_ALPHABET) for _ in range(randomizer.randint(0, 40)))
+             for _ in range(400)]
+    texts += ["ab" * 100, "ab" * 100 + "a", "\u00e9" * 201, "x" * 199 + "\u00c9", "[UNK] [CLS]", ""]
+    ids = graph_tokenizers[stem].tokenize(tf.constant(texts)).to_list()
+    python = python_tokenizers[stem]
+    for text, row_ids in zip(texts, ids):
+        assert row_ids == python.convert_tokens_to_ids(python.tokenize(text)), ascii(text)
+
+
+def test_invalid_utf8_is_dropped_like_the_original(graph_tokenizers, python_tokenizers):
+    raw = [b"caf\xc3\xa9\xff latte", b"a\xed\xa0\x80b \xe4\xb8", b"\xc0\xafok"]
+    ids = graph_tokenizers["uncased"].tokenize(tf.constant(raw)).to_list()
+    python = python_tokenizers["uncased"]
+    assert ids == [python.convert_tokens_to_ids(python.tokenize(text)) for text in raw]
+
+
+def test_single_code_points_equal_python(graph_tokenizers, python_tokenizers):
+    """Every code point whose class or case matters, alone and in context (uncased vocabulary)."""
+    selected = set(range(0, 0x800))
+    for code_point in range(0x110000):
+        if 0xD800 <= code_point <= 0xDFFF:
+            continue
+        char = chr(code_point)
+        category = unicodedata.category(char)
+        if char.lower() != char or category[0] in "PZ" or category in ("Mn", "Cc", "Cf"):
+            selected.add(code_point)
+    selected.update([0x105C9, 0x11383, 0x16121, 0x0ECE, 0x11F00, 0x13439, 0x11B00])
+    texts = []
+    for code_point in sorted(selected):
+        char = chr(code_point)
+        texts += [char, f"A{char}b \u03a3{char} {char}\u03a3"]
+    ids = graph_tokenizers["uncased"].tokenize(tf.constant([t.encode("utf-8") for t in texts])).to_list()
+    python = python_tokenizers["uncased"]
+    mismatches = [ascii(text) for text, row_ids in zip(texts, ids)
+                  if row_ids != python.convert_tokens_to_ids(python.tokenize(text))]
+    assert not mismatches, mismatches[:20]
+
+
+def test_vocab_file_checks(tmp_path):
+    good = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "##lo", "\u2028", "##\u2028"]
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(good) + "\n", encoding="utf-8")
+    tokenizer = text_graph.InGraphBertTokenizer(path, do_lower_case=True, max_seq_length=8)
+    assert tokenizer.tokenize(["Hello hellolo x"]).to_list() == [[4, 4, 5, 1]]
+
+    for bad_lines, message in [
+        (good + ["hello"], "appears again|repeats"),
+        (good + [" world"], "surrounding whitespace"),
+        (good[:1] + good[2:], "special token '\\[UNK\\]'"),
+        (good + ["", "x"], "empty line"),
+    ]:
+        path.write_text("\n".join(bad_lines) + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=message):
+            text_graph.InGraphBertTokenizer(path)
+
+
+class _TokenizerModule(tf.Module):
+    """A tiny SavedModel: raw strings in, packed ids out."""
+
+    def __init__(self, vocab_file):
+        super().__init__()
+        self.tokenizer = text_graph.InGraphBertTokenizer(vocab_file, do_lower_case=True, max_seq_length=16)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)])
+    def serve(self, text_a, text_b):
+        return self.tokenizer(text_a, text_b)
+
+
+def _graph_op_types(saved_model_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
+    op_types = set()
+    for meta_graph in proto.meta_graphs:
+        op_types.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            op_types.update(node.op for node in function.node_def)
+    return op_types
+
+
+def test_saved_model_round_trip(tmp_path, vocab_files, python_tokenizers, reference_rows):
+    module = _TokenizerModule(vocab_files["uncased"])
+    texts = [row["text"] for row in reference_rows["uncased"]][:40]
+    text_a = tf.constant(texts[:20])
+    text_b = tf.constant([""] + texts[21:40])
+    before = module.serve(text_a, text_b)
+
+    export_dir = tmp_path / "tokenizer_savedmodel"
+    tf.saved_model.save(module, str(export_dir))
+    assert (export_dir / "assets" / "vocab.txt").read_bytes() == vocab_files["uncased"].read_bytes()
+
+    op_types = _graph_op_types(export_dir)
+    text_ops = {op for op in op_types if op in ("WordpieceTokenizeWithOffsets", "NormalizeUTF8")}
+    assert text_ops == set(text_graph.TENSORFLOW_TEXT_OPS)
+    assert not any("Trimmer" in op or "RoundRobin" in op or "CombineSegments" in op for op in op_types)
+
+    loaded = tf.saved_model.load(str(export_dir))
+    after = loaded.serve(text_a, text_b)
+    expected = _python_features(python_tokenizers["uncased"], texts[:20], [""] + texts[21:40], 16)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(before[key].numpy(), value, err_msg=key)
+        np.testing.assert_array_equal(after[key].numpy(), value, err_msg=key)
