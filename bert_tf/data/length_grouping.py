@@ -1,0 +1,72 @@
+"""Training batches of similar-length examples (less padding with per-batch padding).
+
+Random batches of 32 MRPC pairs are padded to ~84 tokens on average although the mean example has 53;
+sorting each window of `window_batches` consecutive (already shuffled) batches by length before cutting it
+into batches brings the padded length down to ~61 (8 batches), about 1.4 times fewer tokens per step. The
+batches of a window are then shuffled, so the model does not see lengths in order.
+
+This changes which examples share a batch, not which examples are seen: it is an option, off by default
+(`--group_by_length`), since the original recipe uses random batches.
+"""
+from typing import Dict, Optional, Tuple
+
+import tensorflow as tf
+
+_LENGTH_MULTIPLE = 8
+
+
+def _round_up(length: tf.Tensor, multiple: int, maximum: int) -> tf.Tensor:
+    length = tf.maximum(length, 1)
+    return tf.minimum((length + multiple - 1) // multiple * multiple, maximum)
+
+
+def group_windows_by_length(windows: tf.data.Dataset, batch_size: int, seed: Optional[int] = None,
+                            sequence_keys: Tuple[str, ...] = ("input_ids", "input_mask", "segment_ids"),
+                            mask_key: str = "input_mask", length_multiple: int = _LENGTH_MULTIPLE) -> tf.data.Dataset:
+    """Windows of examples -> batches of similar length, trimmed to their longest example.
+
+    Args:
+      windows: yields `(features, labels)` with every tensor's first dimension W, a multiple of
+        `batch_size` (e.g. `.batch(W, drop_remainder=True)` then parsed); `features[sequence_keys]` are
+        [W, S] and padded with `features[mask_key]` 0.
+      batch_size: examples per output batch.
+      seed: seeds the order of the batches within each window (None: random).
+      length_multiple: batch lengths are rounded up to this multiple (capped at S).
+
+    Returns:
+      A dataset of `(features, labels)` with [batch_size, L] sequence features, L the batch's longest
+      real length rounded up to `length_multiple`.
+    """
+
+    def split_window(window_index, features: Dict[str, tf.Tensor], labels):
+        lengths = tf.reduce_sum(tf.cast(features[mask_key], tf.int32), axis=1)
+        order = tf.argsort(lengths, stable=True)
+        window_size = tf.shape(lengths)[0]
+        num_batches = window_size // batch_size
+
+        def to_batches(tensor):
+            tensor = tf.gather(tensor, order)
+            return tf.reshape(tensor, tf.concat([[num_batches, batch_size], tf.shape(tensor)[1:]], axis=0))
+
+        batch_features = {name: to_batches(value) for name, value in features.items()}
+        batch_labels = tf.nest.map_structure(to_batches, labels)
+        if seed is None:
+            permutation = tf.random.shuffle(tf.range(num_batches))
+        else:
+            permutation = tf.random.experimental.stateless_shuffle(
+                tf.range(num_batches), seed=tf.stack([tf.cast(seed, tf.int64), window_index]))
+        batch_features = {name: tf.gather(value, permutation) for name, value in batch_features.items()}
+        batch_labels = tf.nest.map_structure(lambda value: tf.gather(value, permutation), batch_labels)
+        return tf.data.Dataset.from_tensor_slices((batch_features, batch_labels))
+
+    def trim(features, labels):
+        max_length = tf.shape(features[mask_key])[1]
+        real_length = tf.reduce_max(tf.reduce_sum(tf.cast(features[mask_key], tf.int32), axis=1))
+        length = _round_up(real_length, length_multiple, max_length)
+        trimmed = dict(features)
+        for name in sequence_keys:
+            trimmed[name] = features[name][:, :length]
+        return trimmed, labels
+
+    batches = windows.enumerate().flat_map(lambda index, element: split_window(index, *element))
+    return batches.map(trim, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,351 @@
+"""SavedModel export of a fine-tuned ``BertClassifier`` for TensorFlow Serving.
+
+``export_classifier`` writes ``<export_dir>/<version>/`` (``saved_model.pb``, ``variables/``,
+``assets/vocab.txt``), the layout TF Serving's model server watches: ``version`` is the integer Unix
+time of the export (bumped past the newest existing version, so a new export is always the newest and
+an existing version folder is never touched). The model is written to a temporary folder whose name is
+not a number (TF Serving ignores it) and renamed when complete.
+
+Signatures:
+
+``serving_default`` (raw text; tokenization and packing run in the graph, see below)
+  inputs:  ``text_a`` string [batch]; for pair tasks also ``text_b`` string [batch] (an empty string,
+           or one that tokenizes to nothing, means "no second segment", as in ``run_classifier``).
+  outputs: classification: ``probabilities`` float32 [batch, num_labels] (softmax of the logits) and
+           ``label`` string [batch] (``label_list[argmax(probabilities)]``);
+           regression (STS-B): ``predictions`` float32 [batch] (the single logit) instead.
+``serve_ids`` (already packed features, e.g. from ``bert_tf.data.packing``)
+  inputs:  int32 ``input_ids``, ``input_mask``, ``segment_ids`` [batch, seq] (seq <= the model's
+           ``max_position_embeddings``).
+  outputs: ``probabilities`` float32 [batch, num_labels]; regression: ``predictions`` float32 [batch].
+
+The model runs with ``training=False`` (no dropout). For classification exports the label strings are
+also written one per line to ``assets.extra/labels.txt`` (not read by the graph).
+
+A third function, ``text_features`` (not a signature), maps the same raw-text inputs to the packed int32
+``input_ids``, ``input_mask``, ``segment_ids`` [batch, max_seq_length]: ``loaded.text_features(...)``
+after ``tf.saved_model.load``, for checking what the model sees.
+
+The SavedModel is self-contained: loading and calling it needs only ``tensorflow`` and
+``tensorflow_text`` (``import tensorflow_text`` registers the two custom ops below); no Keras objects and
+no ``bert_tf`` code are saved. The ``tf.Variable`` behind every model weight is tracked explicitly
+(``model_variables``): Keras-level tracking of layers kept in plain Python lists is not guaranteed, and
+tracking Keras' variable wrappers would leave the TF 1 graph that TF Serving runs reading variables
+that are never restored (see ``_tf_variables``).
+
+Ops and TF Serving:
+
+* Tokenization is ``bert_tf.text_graph.InGraphBertTokenizer`` (exactly ``FullTokenizer``'s ids and the
+  original packing). Besides core TensorFlow ops it needs the ``tensorflow_text`` ops
+  ``WordpieceTokenizeWithOffsets`` (always) and ``NormalizeUTF8`` (``do_lower_case=True`` only) --
+  ``text_graph.TENSORFLOW_TEXT_OPS``. Truncation is plain TF ops: no ``RoundRobinTrimmer``,
+  ``combine_segments`` or other recent tensorflow_text ops.
+* Minimum server: TensorFlow Serving 2.12 (``tensorflow_model_server`` / the ``tensorflow/serving``
+  Docker images 2.12 or newer). The stock model server links tensorflow_text's ``ops_lib`` (which
+  contains both ops) into the binary, so the official images serve this model as they are. A custom
+  model-server build must link tensorflow_text's ops (``@org_tensorflow_text//tensorflow_text:ops_lib``,
+  or at least its ``wordpiece_tokenizer`` and ``normalize_ops`` kernels); without them loading fails
+  with "Op type not registered 'WordpieceTokenizeWithOffsets'". From Python, ``import tensorflow_text``
+  before ``tf.saved_model.load``.
+* Checked (tests/test_serving.py, opt-in ``BERT_TF_COMPAT_PYTHON``): an export written by TF 2.21 loads
+  in tensorflow 2.12.1 + tensorflow-text 2.12.1, both with ``tf.saved_model.load`` and as the TF 1
+  session graph TF Serving runs, and gives the same outputs (1e-5); every other op is registered in
+  core TF 2.12. TF 2.12 logs a harmless error line, "NodeDef mentions attribute debug_name
+  which is not in the op definition ... Unknown attributes will be ignored" (an attribute newer TFs
+  add to ``VarHandleOp``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from typing import Dict, List, Optional, Sequence
+
+import tensorflow as tf
+
+from bert_tf import tokenization
+from bert_tf.text_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer
+
+__all__ = [
+    "SERVING_SIGNATURE",
+    "IDS_SIGNATURE",
+    "TENSORFLOW_TEXT_OPS",
+    "MIN_TF_SERVING_VERSION",
+    "ClassifierServingModule",
+    "export_classifier",
+    "export_for_task",
+    "is_pair_task",
+    "next_version",
+]
+
+SERVING_SIGNATURE = "serving_default"
+IDS_SIGNATURE = "serve_ids"
+MIN_TF_SERVING_VERSION = "2.12"
+LABELS_FILE = os.path.join("assets.extra", "labels.txt")
+
+_VERSION_PATTERN = re.compile(r"^\d+$")
+_TEMPORARY_PREFIX = "tmp-export-"
+
+
+class ClassifierServingModule(tf.Module):
+    """The exported object: in-graph tokenizer + classifier variables + two serving functions.
+
+    The Keras model itself is not an attribute (it is only captured by the traced functions), so the
+    saved object graph holds plain variables, the tokenizer's vocabulary asset and lookup table, and the
+    functions ``serve_text`` (signature ``serving_default``), ``serve_ids`` (signature ``serve_ids``) and
+    ``text_features`` (not a signature; see the module docstring).
+
+    Args:
+      model: a built ``bert_tf.BertClassifier`` (any Keras model mapping the three int32 [B, S] inputs
+        to a dict with float ``logits`` [B, num_labels]).
+      tokenizer: an ``InGraphBertTokenizer`` packing to the export's ``max_seq_length``.
+      label_list: label strings, index = class id (ignored for regression).
+      is_regression: one output, returned as ``predictions`` [batch].
+      is_pair_task: ``serving_default`` also takes ``text_b``.
+    """
+
+    def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
+                 is_regression: bool = False, is_pair_task: bool = True):
+        super().__init__(name="bert_classifier_serving")
+        self.tokenizer = tokenizer
+        # The tf.Variables themselves (not Keras' wrappers), tracked explicitly: see `_tf_variables`.
+        self.model_variables = _tf_variables(model.weights)
+        self.is_regression = bool(is_regression)
+        self.is_pair_task = bool(is_pair_task)
+        self.label_strings = [str(label) for label in label_list]
+        # A plain function closing over the model: keeps the Keras model out of the object graph.
+        self._logits = _logits_function(model)
+
+        ids_spec = [tf.TensorSpec([None, None], tf.int32, name=name)
+                    for name in ("input_ids", "input_mask", "segment_ids")]
+        self.serve_ids = tf.function(self._serve_ids, input_signature=ids_spec, autograph=False)
+        text_spec = [tf.TensorSpec([None], tf.string, name="text_a")]
+        if self.is_pair_task:
+            text_spec.append(tf.TensorSpec([None], tf.string, name="text_b"))
+            self.serve_text = tf.function(self._serve_text_pair, input_signature=text_spec, autograph=False)
+            self.text_features = tf.function(self._features_pair, input_signature=text_spec, autograph=False)
+        else:
+            self.serve_text = tf.function(self._serve_text_single, input_signature=text_spec, autograph=False)
+            self.text_features = tf.function(self._features_single, input_signature=text_spec, autograph=False)
+
+    def signatures(self) -> Dict[str, object]:
+        """``{"serving_default": ..., "serve_ids": ...}`` concrete functions for ``tf.saved_model.save``.
+
+        Raises:
+          ValueError if a traced function reads a variable that is not in ``model_variables`` (it would
+          be saved but never restored in the graph TF Serving runs).
+        """
+        signatures = {
+            SERVING_SIGNATURE: self.serve_text.get_concrete_function(),
+            IDS_SIGNATURE: self.serve_ids.get_concrete_function(),
+        }
+        tracked = {id(variable) for variable in self.model_variables}
+        for name, function in signatures.items():
+            untracked = [variable.name for variable in function.variables if id(variable) not in tracked]
+            if untracked:
+                raise ValueError(f"signature {name!r} reads variables that are not model weights: "
+                                 f"{untracked[:5]}")
+        return signatures
+
+    # -- traced bodies ------------------------------------------------------------------------------
+    def _outputs(self, input_ids, input_mask, segment_ids) -> Dict[str, tf.Tensor]:
+        logits = self._logits(input_ids, input_mask, segment_ids)
+        if self.is_regression:
+            return {"predictions": logits[:, 0]}
+        return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def _serve_ids(self, input_ids, input_mask, segment_ids):
+        return self._outputs(input_ids, input_mask, segment_ids)
+
+    def _text_outputs(self, features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        outputs = self._outputs(features["input_ids"], features["input_mask"], features["segment_ids"])
+        if not self.is_regression:
+            labels = tf.constant(self.label_strings, tf.string)
+            outputs["label"] = tf.gather(labels, tf.argmax(outputs["probabilities"], axis=-1,
+                                                           output_type=tf.int32))
+        return outputs
+
+    def _features_pair(self, text_a, text_b):
+        check = tf.debugging.assert_equal(
+            tf.size(text_a), tf.size(text_b),
+            message="text_a and text_b must have the same number of strings")
+        with tf.control_dependencies([check]):
+            text_b = tf.identity(text_b)
+        return self.tokenizer(text_a, text_b)
+
+    def _serve_text_pair(self, text_a, text_b):
+        return self._text_outputs(self._features_pair(text_a, text_b))
+
+    def _features_single(self, text_a):
+        return self.tokenizer(text_a)
+
+    def _serve_text_single(self, text_a):
+        return self._text_outputs(self._features_single(text_a))
+
+
+def _tf_variables(weights) -> List[tf.Variable]:
+    """The ``tf.Variable`` behind each Keras weight (a TF-backend ``keras.Variable`` wraps one).
+
+    Tracking Keras' wrappers is not enough: on export each wrapper becomes a *copy* of its variable,
+    which the checkpoint restores, while the traced functions read the original. TF 2 loading hides
+    this, but the TF 1 session graph that TF Serving runs would read never-restored variables.
+    """
+    variables = []
+    for weight in weights:
+        variable = weight if isinstance(weight, tf.Variable) else getattr(weight, "value", None)
+        if not isinstance(variable, tf.Variable):
+            raise TypeError(f"model weight {getattr(weight, 'path', weight)!r} is not backed by a "
+                            "tf.Variable: export needs the TensorFlow Keras backend")
+        variables.append(variable)
+    return variables
+
+
+def _logits_function(model):
+    """``(input_ids, input_mask, segment_ids) -> float32 logits [B, num_labels]`` with training=False."""
+
+    def logits(input_ids, input_mask, segment_ids):
+        outputs = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
+                        training=False)
+        return tf.cast(outputs["logits"], tf.float32)
+
+    return logits
+
+
+# ----------------------------------------------------------------------------------------------------
+# Version folders
+# ----------------------------------------------------------------------------------------------------
+def _existing_versions(export_dir: str) -> List[int]:
+    if not tf.io.gfile.isdir(export_dir):
+        return []
+    return [int(name.rstrip("/")) for name in tf.io.gfile.listdir(export_dir)
+            if _VERSION_PATTERN.match(name.rstrip("/"))]
+
+
+def next_version(export_dir: str, now: Optional[float] = None) -> int:
+    """The version number for a new export: the Unix time in seconds, or one more than the newest
+    existing version folder if that is not older (two exports in one second, a clock set back)."""
+    version = int(time.time() if now is None else now)
+    existing = _existing_versions(export_dir)
+    if existing:
+        version = max(version, max(existing) + 1)
+    return version
+
+
+def _check_export_settings(model, max_seq_length: int, label_list: Sequence, is_regression: bool,
+                           is_pair_task: bool) -> None:
+    num_outputs = getattr(model, "num_labels", None)
+    if is_regression:
+        if num_outputs not in (None, 1):
+            raise ValueError(f"a regression export needs a model with 1 output, the model has {num_outputs}")
+    else:
+        labels = [str(label) for label in label_list]
+        if not labels:
+            raise ValueError("label_list is empty")
+        if any(label is None for label in label_list):
+            raise ValueError(f"label_list {list(label_list)} contains None: a regression task? "
+                             "pass is_regression=True")
+        if num_outputs is not None and len(labels) != num_outputs:
+            raise ValueError(f"label_list has {len(labels)} labels but the model has {num_outputs} outputs")
+    minimum = 3 if is_pair_task else 2
+    if int(max_seq_length) < minimum:
+        raise ValueError(f"max_seq_length must be >= {minimum} (room for [CLS] and [SEP]), "
+                         f"got {max_seq_length}")
+    config = getattr(model, "config", None)
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is not None and int(max_seq_length) > limit:
+        raise ValueError(f"max_seq_length={max_seq_length} is longer than the model's "
+                         f"max_position_embeddings={limit}")
+
+
+def _check_vocab_fits(model, vocab_file: str) -> None:
+    vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
+    if vocab_size is None:
+        return
+    if not tf.io.gfile.exists(vocab_file):
+        raise ValueError(f"vocab file not found: {vocab_file}")
+    num_tokens = len(tokenization.load_vocab(vocab_file))
+    if num_tokens > vocab_size:
+        raise ValueError(f"{vocab_file} has {num_tokens} tokens but the model's vocab_size is {vocab_size}: "
+                         "is this the model's vocab.txt?")
+
+
+def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: int,
+                      label_list: Sequence, export_dir, is_regression: bool = False,
+                      is_pair_task: bool = True) -> str:
+    """Writes ``model`` as a SavedModel under ``export_dir/<version>/`` for TF Serving.
+
+    Args:
+      model: a ``bert_tf.BertClassifier`` with its fine-tuned weights loaded.
+      vocab_file: the model's ``vocab.txt``; copied into the SavedModel's ``assets/``.
+      do_lower_case: as for ``FullTokenizer`` (True for uncased models).
+      max_seq_length: packed length of the raw-text signature (``run_classifier``'s flag).
+      label_list: the task's labels (``processor.get_labels()``), index = class id; for regression
+        ``[None]`` or anything (ignored).
+      export_dir: the model base path TF Serving watches; created if needed.
+      is_regression: export ``predictions`` [batch] instead of ``probabilities``/``label``.
+      is_pair_task: ``serving_default`` takes ``text_a`` and ``text_b`` (else ``text_a`` only).
+
+    Returns:
+      The path of the new version folder, ``export_dir/<version>``.
+    Raises:
+      ValueError for settings that do not fit the model (label count, max_seq_length) or a bad vocab.
+    """
+    export_dir = os.fspath(export_dir)
+    vocab_file = os.fspath(vocab_file)
+    _check_export_settings(model, max_seq_length, label_list, is_regression, is_pair_task)
+    _check_vocab_fits(model, vocab_file)
+    tokenizer = InGraphBertTokenizer(vocab_file, do_lower_case=do_lower_case,
+                                     max_seq_length=int(max_seq_length))
+    module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
+                                     is_regression=is_regression, is_pair_task=is_pair_task)
+
+    tf.io.gfile.makedirs(export_dir)
+    temporary = os.path.join(export_dir, f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")
+    try:
+        tf.saved_model.save(module, temporary, signatures=module.signatures())
+        if not is_regression:
+            tf.io.gfile.makedirs(os.path.join(temporary, "assets.extra"))
+            with tf.io.gfile.GFile(os.path.join(temporary, LABELS_FILE), "w") as writer:
+                writer.write("".join(f"{label}\n" for label in module.label_strings))
+        return _publish(temporary, export_dir)
+    finally:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.rmtree(temporary)
+
+
+def is_pair_task(processor) -> bool:
+    """Whether a ``bert_tf.data.glue`` processor's examples have a ``text_b`` (MRPC: yes, SST-2: no)."""
+    return any(layout.text_b_column is not None for layout in processor.split_layouts.values())
+
+
+def export_for_task(model, processor, vocab_file, do_lower_case: bool, max_seq_length: int,
+                    export_dir) -> str:
+    """``export_classifier`` with the labels, regression flag and pair/single inputs of a GLUE task.
+
+    Args:
+      processor: from ``bert_tf.data.glue.get_processor(task_name)``.
+      (the rest as for ``export_classifier``.)
+    Returns:
+      The new version folder.
+    """
+    return export_classifier(model, vocab_file, do_lower_case, max_seq_length,
+                             label_list=processor.get_labels(), export_dir=export_dir,
+                             is_regression=processor.is_regression,
+                             is_pair_task=is_pair_task(processor))
+
+
+def _publish(temporary: str, export_dir: str, attempts: int = 100) -> str:
+    """Renames the finished ``temporary`` folder to a new, unused version folder; returns its path."""
+    for _ in range(attempts):
+        target = os.path.join(export_dir, str(next_version(export_dir)))
+        if tf.io.gfile.exists(target):  # created meanwhile by a concurrent export
+            continue
+        try:
+            tf.io.gfile.rename(temporary, target, overwrite=False)
+        except tf.errors.OpError:
+            if tf.io.gfile.exists(target):
+                continue
+            raise
+        return target
+    raise OSError(f"could not find a free version folder under {export_dir}")

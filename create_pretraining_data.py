@@ -1,0 +1,142 @@
+"""Create masked-LM / next-sentence pretraining TFRecords (the original google-research/bert script).
+
+  python create_pretraining_data.py \\
+    --input_file=./sample_text.txt --output_file=/tmp/tf_examples.tfrecord \\
+    --vocab_file=$BERT_BASE_DIR/vocab.txt --do_lower_case=True \\
+    --max_seq_length=128 --max_predictions_per_seq=20 --masked_lm_prob=0.15 \\
+    --random_seed=12345 --dupe_factor=5
+
+Same flags, defaults and output format as the original, plus `--num_workers` (default: all cores).
+With `--num_workers=1` the records are exactly the original's for the same seed; with N workers the
+output is deterministic for a given seed and N. Library code: `bert_tf.data.pretraining`.
+"""
+import sys
+from typing import List, Optional, Sequence
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+# True when this file runs as the program (flags parsed into the global FLAGS by `app.run`); called
+# from Python, `main` parses its argv into a private FlagValues so that scripts sharing flag names can
+# live in one process.
+_USES_GLOBAL_FLAGS = False
+
+_REQUIRED_FLAGS = ("input_file", "output_file", "vocab_file")
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """Defines the original script's flags (same names and defaults) plus `--num_workers`."""
+    flags.DEFINE_string("input_file", None,
+                        "Input raw text file (or comma-separated list of files, glob patterns allowed).",
+                        flag_values=flag_values)
+    flags.DEFINE_string("output_file", None, "Output TF example file (or comma-separated list of files).",
+                        flag_values=flag_values)
+    flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.",
+                        flag_values=flag_values)
+    flags.DEFINE_bool("do_lower_case", True,
+                      "Whether to lower case the input text. Should be True for uncased models and False "
+                      "for cased models.", flag_values=flag_values)
+    flags.DEFINE_bool("do_whole_word_mask", False,
+                      "Whether to use whole word masking rather than per-WordPiece masking.",
+                      flag_values=flag_values)
+    flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.", flag_values=flag_values)
+    flags.DEFINE_integer("max_predictions_per_seq", 20,
+                         "Maximum number of masked LM predictions per sequence.", flag_values=flag_values)
+    flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.", flag_values=flag_values)
+    flags.DEFINE_integer("dupe_factor", 10,
+                         "Number of times to duplicate the input data (with different masks).",
+                         flag_values=flag_values)
+    flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.", flag_values=flag_values)
+    flags.DEFINE_float("short_seq_prob", 0.1,
+                       "Probability of creating sequences which are shorter than the maximum length.",
+                       flag_values=flag_values)
+    flags.DEFINE_integer("num_workers", None,
+                         "Processes creating instances (default: all cores). 1 reproduces the original's "
+                         "random choices exactly; the output depends on the seed and this number.",
+                         flag_values=flag_values)
+    flags.DEFINE_bool("progress", True, "Show a progress line on stderr.", flag_values=flag_values)
+
+
+def _error(message: str, code: int = 1) -> int:
+    print(f"create_pretraining_data.py: error: {message}", file=sys.stderr)
+    return code
+
+
+def _parse_private_flags(argv: Sequence[str]):
+    """Parses `argv` (program name first) into a fresh FlagValues; returns (flag_values, leftovers)."""
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    leftovers = flag_values(list(argv))
+    return flag_values, leftovers[1:]
+
+
+def run(flag_values) -> int:
+    """Creates the data with parsed flags; returns the exit status (0, or 1 after a one-line error)."""
+    # Imported here so that `--help` and flag errors do not wait for TensorFlow.
+    import os
+
+    import tensorflow as tf
+
+    from bert_tf import tokenization
+    from bert_tf.data import pretraining
+
+    try:
+        missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
+        if missing:
+            raise pretraining.PretrainingDataError("missing " + ", ".join(f"--{name}" for name in missing))
+        vocab_file = flag_values.vocab_file
+        if "://" not in vocab_file and not os.path.isfile(vocab_file):
+            raise pretraining.PretrainingDataError(f"--vocab_file: no such file {vocab_file}")
+        config = pretraining.PretrainingDataConfig(
+            max_seq_length=flag_values.max_seq_length,
+            max_predictions_per_seq=flag_values.max_predictions_per_seq,
+            masked_lm_prob=flag_values.masked_lm_prob,
+            short_seq_prob=flag_values.short_seq_prob,
+            dupe_factor=flag_values.dupe_factor,
+            do_whole_word_mask=flag_values.do_whole_word_mask,
+            random_seed=flag_values.random_seed,
+            num_workers=flag_values.num_workers,
+        )
+        config.validate()
+        tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=flag_values.do_lower_case)
+        logging.info("*** Reading from input files ***")
+        summary = pretraining.create_pretraining_data(
+            flag_values.input_file, flag_values.output_file, tokenizer, config,
+            show_progress=flag_values.progress, vocab_file=vocab_file)
+    except (ValueError, OSError) as error:
+        return _error(str(error) or type(error).__name__)
+    except tf.errors.OpError as error:
+        return _error(error.message.splitlines()[0] if error.message else type(error).__name__)
+    for line in summary.format().splitlines():
+        logging.info(line)
+    if summary.undecodable_bytes:
+        logging.warning("dropped %d bytes that are not UTF-8 (%s)", summary.total_undecodable_bytes,
+                        ", ".join(f"{path}: {count}" for path, count in summary.undecodable_bytes.items()))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point. `argv`: the command line, program name first.
+
+    Run as a program (`app.run`), the flags are already parsed into the global FLAGS and `argv` holds
+    only the leftovers. Called from Python, e.g. `main(["create_pretraining_data.py", "--input_file=...",
+    ...])`, the flags in `argv` are parsed here. Returns the exit status.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if _USES_GLOBAL_FLAGS:
+        flag_values, leftovers = FLAGS, argv[1:]
+    else:
+        try:
+            flag_values, leftovers = _parse_private_flags(argv)
+        except flags.Error as error:
+            return _error(str(error), code=2)
+    if leftovers:
+        return _error(f"unexpected arguments: {' '.join(leftovers)}", code=2)
+    return run(flag_values)
+
+
+if __name__ == "__main__":
+    define_flags(FLAGS)
+    _USES_GLOBAL_FLAGS = True
+    app.run(main)

@@ -1,0 +1,175 @@
+"""Export a fine-tuned classifier as a SavedModel for TensorFlow Serving.
+
+  python export_savedmodel.py --task_name=MRPC \\
+    --bert_config_file=$BERT_BASE_DIR/bert_config.json --vocab_file=$BERT_BASE_DIR/vocab.txt \\
+    --do_lower_case=True --init_checkpoint=/tmp/mrpc_output --max_seq_length=128 \\
+    --export_dir=/tmp/mrpc_serving
+
+`--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a folder with a `checkpoint` state file
+such as run_classifier.py's `--output_dir`); it must contain the classifier head (`output_weights`,
+`output_bias`) for the task's number of labels. `--bert_dir` fills `--vocab_file` and
+`--bert_config_file` from a released model folder (explicit flags win). Writes
+`<export_dir>/<unix time>/` (TF Serving's layout) and prints its path; library code:
+`bert_tf.serving` (signatures documented there).
+"""
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+# As in extract_features.py: run as a program the flags live in the global FLAGS; imported (tests),
+# `main` parses its argv into a private FlagValues.
+_USES_GLOBAL_FLAGS = False
+
+_PROGRAM = "export_savedmodel.py"
+_REQUIRED_FLAGS = ("task_name", "export_dir")
+_CLASSIFIER_HEAD = ("output_weights", "output_bias")
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """Defines the script's flags on `flag_values` (names and defaults as in run_classifier.py)."""
+    flags.DEFINE_string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ...).",
+                        flag_values=flag_values)
+    flags.DEFINE_alias("task", "task_name", flag_values=flag_values)
+    flags.DEFINE_string("bert_config_file", None,
+                        "The config json file corresponding to the pre-trained BERT model.",
+                        flag_values=flag_values)
+    flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.",
+                        flag_values=flag_values)
+    flags.DEFINE_bool("do_lower_case", True,
+                      "Whether to lower case the input text. Should be True for uncased models and False "
+                      "for cased models.", flag_values=flag_values)
+    flags.DEFINE_string("init_checkpoint", None,
+                        "The fine-tuned checkpoint: a prefix, or a folder with a `checkpoint` state file "
+                        "(e.g. run_classifier.py's --output_dir).", flag_values=flag_values)
+    flags.DEFINE_integer("max_seq_length", 128,
+                         "The maximum total input sequence length after WordPiece tokenization. "
+                         "Sequences longer than this will be truncated.", flag_values=flag_values)
+    flags.DEFINE_string("export_dir", None,
+                        "The model base path: the SavedModel is written to <export_dir>/<unix time>/.",
+                        flag_values=flag_values)
+    flags.DEFINE_string("bert_dir", None,
+                        "A released model folder: sets --vocab_file and --bert_config_file to its "
+                        "vocab.txt and bert_config.json unless they are given.", flag_values=flag_values)
+
+
+class ExportError(ValueError):
+    """Bad input to the export: a missing flag or file, a checkpoint without the classifier head."""
+
+
+def _error(message: str, code: int = 1) -> int:
+    print(f"{_PROGRAM}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _one_line(message: str) -> str:
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "; ".join(lines) if lines else ""
+
+
+def _parse_private_flags(argv: Sequence[str]):
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    leftovers = flag_values(list(argv))
+    return flag_values, leftovers[1:]
+
+
+def _model_files(flag_values):
+    """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises ExportError."""
+    from bert_tf.checkpoint import resolve_checkpoint
+    from bert_tf.features import BERT_CONFIG_NAME, VOCAB_NAME
+
+    vocab_file, bert_config_file = flag_values.vocab_file, flag_values.bert_config_file
+    if flag_values.bert_dir:
+        if not os.path.isdir(flag_values.bert_dir):
+            raise ExportError(f"--bert_dir {flag_values.bert_dir} is not a folder")
+        vocab_file = vocab_file or os.path.join(flag_values.bert_dir, VOCAB_NAME)
+        bert_config_file = bert_config_file or os.path.join(flag_values.bert_dir, BERT_CONFIG_NAME)
+    missing = [name for name, value in (("vocab_file", vocab_file), ("bert_config_file", bert_config_file),
+                                        ("init_checkpoint", flag_values.init_checkpoint)) if not value]
+    if missing:
+        raise ExportError("missing " + ", ".join(f"--{name}" for name in missing))
+    for name, path in (("vocab_file", vocab_file), ("bert_config_file", bert_config_file)):
+        if not os.path.isfile(path):
+            raise ExportError(f"--{name} {path} not found")
+    return vocab_file, bert_config_file, resolve_checkpoint(flag_values.init_checkpoint)
+
+
+def _check_classifier_head(prefix: str) -> None:
+    from bert_tf.checkpoint import list_checkpoint
+
+    missing = [name for name in _CLASSIFIER_HEAD if name not in list_checkpoint(prefix)]
+    if missing:
+        raise ExportError(
+            f"checkpoint {prefix} has no classifier head ({', '.join(missing)} missing): --init_checkpoint "
+            "must be a fine-tuned checkpoint, e.g. run_classifier.py's --output_dir")
+
+
+def _task_processor(flag_values):
+    """The task's GLUE processor, after checking the required flags (no TensorFlow import needed)."""
+    missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
+    if missing:
+        raise ExportError("missing " + ", ".join(f"--{name}" for name in missing))
+    from bert_tf.data import glue
+
+    return glue.get_processor(flag_values.task_name)
+
+
+def export_from_flags(flag_values) -> str:
+    """Builds the task's BertClassifier, loads the checkpoint strictly and exports; returns the path."""
+    processor = _task_processor(flag_values)
+    vocab_file, bert_config_file, checkpoint = _model_files(flag_values)
+    _check_classifier_head(checkpoint)
+
+    import bert_tf
+    from bert_tf import serving
+    from bert_tf.checkpoint import load_checkpoint
+
+    config = bert_tf.BertConfig.from_json_file(bert_config_file)
+    model = bert_tf.BertClassifier(config, num_labels=processor.num_labels)
+    report = load_checkpoint(model, checkpoint)  # strict: every variable, head included, must fit
+    logging.info(report.summary())
+    return serving.export_for_task(model, processor, vocab_file, flag_values.do_lower_case,
+                                   flag_values.max_seq_length, flag_values.export_dir)
+
+
+def run(flag_values) -> int:
+    """Runs the export with parsed flags; returns the exit status (0, or 1 after a one-line error)."""
+    try:
+        _task_processor(flag_values)  # flag errors are reported before the slow TensorFlow import
+    except ValueError as error:
+        return _error(_one_line(error))
+    import tensorflow as tf
+
+    try:
+        path = export_from_flags(flag_values)
+    except (ValueError, OSError) as error:
+        return _error(_one_line(error) or type(error).__name__)
+    except tf.errors.OpError as error:
+        return _error(_one_line(error.message) or type(error).__name__)
+    print(path)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
+    argv = list(sys.argv if argv is None else argv)
+    if _USES_GLOBAL_FLAGS:
+        flag_values, leftovers = FLAGS, argv[1:]
+    else:
+        try:
+            flag_values, leftovers = _parse_private_flags(argv)
+        except flags.Error as error:
+            return _error(_one_line(error), code=2)
+    if leftovers:
+        return _error(f"unexpected arguments: {' '.join(leftovers)}", code=2)
+    return run(flag_values)
+
+
+if __name__ == "__main__":
+    define_flags(FLAGS)
+    _USES_GLOBAL_FLAGS = True
+    app.run(main)

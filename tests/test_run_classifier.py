@@ -1,0 +1,339 @@
+"""run_classifier.py end to end on small MRPC subsets with the tiny checkpoint (max_seq_length 32)."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+if keras.backend.backend() != "tensorflow":
+    pytest.skip("run_classifier trains with the TensorFlow backend", allow_module_level=True)
+
+import tensorflow as tf  # noqa: E402
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+import run_classifier  # noqa: E402
+import bert_tf  # noqa: E402
+from bert_tf.checkpoint import list_checkpoint, save_checkpoint  # noqa: E402
+
+NUM_TRAIN, NUM_DEV, NUM_TEST = 64, 24, 16
+TRAIN_BATCH = 16
+EPOCHS = 25
+NUM_STEPS = NUM_TRAIN // TRAIN_BATCH * EPOCHS  # 100
+
+
+def write_subset(source, target, num_rows, mark_labels=False):
+    """The header and the first `num_rows` rows of `source`.
+
+    With `mark_labels`, "yes " or "no " is put before each first sentence according to its label: the
+    tiny checkpoint is random, and this makes the labels learnable in a hundred steps (it learns the
+    real sentence pairs far more slowly).
+    """
+    lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)[:num_rows + 1]
+    if mark_labels:
+        rows = [line.split("\t") for line in lines[1:]]
+        lines[1:] = ["\t".join(row[:3] + [("yes " if row[0] == "1" else "no ") + row[3]] + row[4:]) for row in rows]
+    target.write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def mrpc_dir(tmp_path_factory, data_dir):
+    source = data_dir / "glue" / "MRPC"
+    target = tmp_path_factory.mktemp("MRPC")
+    write_subset(source / "train.tsv", target / "train.tsv", NUM_TRAIN, mark_labels=True)
+    write_subset(source / "dev.tsv", target / "dev.tsv", NUM_DEV)
+    write_subset(source / "test.tsv", target / "test.tsv", NUM_TEST)
+    return target
+
+
+def command_flags(data_dir, output_dir, tiny_ckpt_dir, *extra):
+    return [f"--data_dir={data_dir}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}",
+            "--max_seq_length=32", f"--train_batch_size={TRAIN_BATCH}", f"--num_train_epochs={EPOCHS}",
+            "--learning_rate=1e-3", "--warmup_proportion=0.1", "--seed=1", *extra]
+
+
+def run_main(*flags_list):
+    return run_classifier.main(["run_classifier.py", *flags_list])
+
+
+def snapshot(directory):
+    directory = pathlib.Path(directory)
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir()) if path.is_file()}
+
+
+def read_key_values(path):
+    lines = pathlib.Path(path).read_text().splitlines()
+    return lines, {line.split(" = ")[0]: float(line.split(" = ")[1]) for line in lines}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mrpc_dir, tiny_ckpt_dir):
+    """One run with --do_train --do_eval --do_predict (and --task in lower case)."""
+    output_dir = tmp_path_factory.mktemp("run") / "out"
+    status = run_main(*command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task=mrpc", "--do_train", "--do_eval",
+                                     "--do_predict", "--save_checkpoints_steps=30", "--log_every_steps=1"))
+    assert status == 0
+    return output_dir
+
+
+def test_train_eval_predict_writes_the_original_outputs(trained):
+    output_dir = trained
+    lines, results = read_key_values(output_dir / "eval_results.txt")
+    assert [line.split(" = ")[0] for line in lines] == [
+        "eval_accuracy", "eval_f1", "eval_loss", "global_step", "loss"]
+    assert results["global_step"] == NUM_STEPS
+    assert 0 <= results["eval_accuracy"] <= 1 and 0 <= results["eval_f1"] <= 1
+    # eval_batch_size 8 divides the 24 dev examples: the mean of batch means is the mean.
+    assert results["loss"] == pytest.approx(results["eval_loss"], rel=1e-6)
+
+    rows = (output_dir / "test_results.tsv").read_text().splitlines()
+    assert len(rows) == NUM_TEST
+    probabilities = np.array([[float(value) for value in row.split("\t")] for row in rows])
+    assert probabilities.shape == (NUM_TEST, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+    for name in ("train.tf_record", "eval.tf_record", "predict.tf_record"):
+        assert (output_dir / name).is_file()
+    assert not [name for name in os.listdir(output_dir) if ".tmp" in name]
+
+
+def test_short_training_lowers_the_loss(trained):
+    output_dir = trained
+    events = [name for name in os.listdir(output_dir) if name.startswith("events.out.tfevents")]
+    losses = {}
+    for event in tf.compat.v1.train.summary_iterator(str(output_dir / events[0])):
+        for value in event.summary.value:
+            if value.tag == "loss":
+                losses[event.step] = tf.make_ndarray(value.tensor).item()
+    assert sorted(losses) == list(range(1, NUM_STEPS + 1))
+    first = np.mean([losses[step] for step in range(1, 11)])
+    last = np.mean([losses[step] for step in range(NUM_STEPS - 9, NUM_STEPS + 1)])
+    assert last < 0.5 * first, losses
+
+
+def test_checkpoint_has_the_original_variable_names(trained, tiny_ckpt_dir):
+    output_dir = trained
+    assert sorted(name for name in os.listdir(output_dir) if name.endswith(".index")) == [
+        "model.ckpt-100.index", "model.ckpt-30.index", "model.ckpt-60.index", "model.ckpt-90.index"]
+    entries = list_checkpoint(output_dir / f"model.ckpt-{NUM_STEPS}")
+    pretrained = {name for name in list_checkpoint(tiny_ckpt_dir) if name.startswith("bert/")
+                  and not name.endswith(("/adam_m", "/adam_v"))}
+    model_names = pretrained | {"output_weights", "output_bias"}
+    assert set(entries) == model_names | {f"{name}/adam_{moment}" for name in model_names for moment in "mv"} | {
+        "global_step"}
+    assert entries["output_weights"][0] == (2, 64) and entries["output_bias"][0] == (2,)
+    assert tf.train.load_checkpoint(str(output_dir / f"model.ckpt-{NUM_STEPS}")).get_tensor("global_step") == NUM_STEPS
+
+
+def test_eval_only_reuses_features_and_the_trained_checkpoint_then_exports(trained, mrpc_dir, tiny_ckpt_dir,
+                                                                          monkeypatch, tmp_path):
+    output_dir = trained
+    _, before = read_key_values(output_dir / "eval_results.txt")
+    record = output_dir / "eval.tf_record"
+    record_mtime = record.stat().st_mtime_ns
+    # The SavedModel itself is tested in test_serving.py; here only what run_classifier passes to it.
+    from bert_tf import serving
+
+    exported = []
+    monkeypatch.setattr(serving, "export_for_task", lambda *args: exported.append(args) or str(tmp_path / "1"))
+    assert run_main(*command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_eval",
+                                   f"--export_dir={tmp_path}")) == 0
+    _, after = read_key_values(output_dir / "eval_results.txt")
+    assert record.stat().st_mtime_ns == record_mtime
+    assert after["global_step"] == NUM_STEPS
+    for key in before:
+        assert after[key] == pytest.approx(before[key], rel=1e-5, abs=1e-6), key
+
+    [(model, processor, vocab_file, do_lower_case, max_seq_length, export_dir)] = exported
+    assert processor.task_name == "mrpc" and vocab_file == str(tiny_ckpt_dir / "vocab.txt")
+    assert (do_lower_case, max_seq_length, export_dir) == (True, 32, str(tmp_path))
+    trained_weights = tf.train.load_checkpoint(str(output_dir / f"model.ckpt-{NUM_STEPS}")).get_tensor("output_weights")
+    np.testing.assert_array_equal(model.classifier.output_weights.numpy(), trained_weights)
+
+
+# ------------------------------------------------------------------------------------------------
+# Resuming after a killed run
+# ------------------------------------------------------------------------------------------------
+
+
+def subprocess_environment():
+    environment = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+    return environment
+
+
+def test_rerun_after_sigkill_resumes_from_the_newest_checkpoint(mrpc_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    # 64 examples / batch 16 * 10 epochs = 40 steps, a checkpoint every 4.
+    command = [sys.executable, str(PROJECT_ROOT / "run_classifier.py"), "--task_name=MRPC", "--do_train",
+               f"--data_dir={mrpc_dir}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}",
+               "--max_seq_length=32", "--train_batch_size=16", "--num_train_epochs=10", "--save_checkpoints_steps=4",
+               "--keep_checkpoint_max=2"]
+    process = subprocess.Popen(command, env=subprocess_environment(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    try:
+        while not (output_dir / "checkpoint").exists():
+            assert process.poll() is None, process.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    newest = bert_tf.checkpoint.latest_checkpoint(output_dir)
+    killed_at = int(newest.rsplit("-", 1)[1])
+    assert 4 <= killed_at < 40
+
+    rerun = subprocess.run(command, env=subprocess_environment(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    resumed = [line for line in rerun.stderr.splitlines() if "Resuming from" in line]
+    assert resumed, rerun.stderr[-3000:]
+    resumed_step = int(resumed[0].rsplit("global_step ", 1)[1].rstrip(")"))
+    assert resumed_step >= killed_at and resumed_step % 4 == 0
+    assert bert_tf.checkpoint.latest_checkpoint(output_dir) == str(output_dir / "model.ckpt-40")
+    assert tf.train.load_checkpoint(str(output_dir / "model.ckpt-40")).get_tensor("global_step") == 40
+    assert sorted(name for name in os.listdir(output_dir) if name.endswith(".index")) == [
+        "model.ckpt-36.index", "model.ckpt-40.index"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input: status 1, one line on stderr, no traceback, output_dir untouched
+# ------------------------------------------------------------------------------------------------
+
+
+def prepared_output_dir(tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    (output_dir / "keep.txt").write_text("user file\n")
+    return output_dir
+
+
+def assert_fails_cleanly(capsys, output_dir, flags_list, *expected):
+    before = snapshot(output_dir)
+    capsys.readouterr()
+    assert run_main(*flags_list) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("run_classifier.py: error: "), error
+    assert "Traceback" not in error
+    for text in expected:
+        assert text in error, error
+    assert snapshot(output_dir) == before
+    return error
+
+
+def copy_mrpc(mrpc_dir, target):
+    target.mkdir()
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        (target / name).write_bytes((mrpc_dir / name).read_bytes())
+    return target
+
+
+def test_malformed_row_and_unknown_label_name_file_and_line(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = prepared_output_dir(tmp_path)
+    data = copy_mrpc(mrpc_dir, tmp_path / "data")
+    lines = (data / "train.tsv").read_text().splitlines(keepends=True)
+    lines[5] = "1\t123\tonly three columns\n"
+    (data / "train.tsv").write_text("".join(lines))
+    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
+                                                           "--do_train"),
+                         f"{data / 'train.tsv'}:6", "malformed row")
+    lines = (mrpc_dir / "dev.tsv").read_text().splitlines(keepends=True)
+    lines[3] = "maybe" + lines[3][1:]
+    (data / "dev.tsv").write_text("".join(lines))
+    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
+                                                           "--do_eval"),
+                         f"{data / 'dev.tsv'}:4", "unknown label 'maybe'")
+
+
+def test_empty_or_missing_data_files(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = prepared_output_dir(tmp_path)
+    data = copy_mrpc(mrpc_dir, tmp_path / "data")
+    (data / "train.tsv").write_text("")
+    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
+                                                           "--do_train"), "empty", "train.tsv")
+    (data / "test.tsv").unlink()
+    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
+                                                           "--do_predict"), "not found", "test.tsv")
+
+
+def test_flag_errors(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = prepared_output_dir(tmp_path)
+    base = command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC")
+    assert_fails_cleanly(capsys, output_dir, base, "At least one of `do_train`, `do_eval` or `do_predict' must be True")
+    assert_fails_cleanly(capsys, output_dir, base + ["--do_train", "--max_seq_length=256"],
+                         "Cannot use sequence length 256 because the BERT model was only trained up to sequence "
+                         "length 128")
+    assert_fails_cleanly(capsys, output_dir, command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task=QQQ",
+                                                           "--do_train"), "unknown GLUE task 'QQQ'")
+    assert_fails_cleanly(capsys, output_dir, base + ["--do_train", f"--init_checkpoint={tmp_path / 'nowhere.ckpt'}"],
+                         "checkpoint not found", "nowhere.ckpt")
+
+
+def test_casing_mismatch(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = prepared_output_dir(tmp_path)
+    cased = tmp_path / "cased_L-12_H-768_A-12"
+    cased.mkdir()
+    for name in os.listdir(tiny_ckpt_dir):
+        (cased / name).symlink_to(tiny_ckpt_dir / name)
+    assert_fails_cleanly(capsys, output_dir,
+                         command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_train",
+                                       f"--init_checkpoint={cased / 'bert_model.ckpt'}"),
+                         "--do_lower_case=True", "cased model")
+
+
+def test_output_dir_with_a_checkpoint_of_another_shape(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = prepared_output_dir(tmp_path)
+    config = bert_tf.BertConfig.from_json_file(tiny_ckpt_dir / "bert_config.json")
+    save_checkpoint(bert_tf.BertClassifier(config, 3), output_dir / "model.ckpt-7", global_step=7)
+    for do_flag in ("--do_train", "--do_eval"):
+        assert_fails_cleanly(capsys, output_dir,
+                             command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", do_flag),
+                             "model.ckpt-7 of another model", "output_weights: checkpoint shape [3, 64]")
+
+
+def test_subprocess_error_exits_1_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "run_classifier.py"), "--task_name=MRPC",
+                             f"--output_dir={tmp_path}", "--data_dir=x", "--vocab_file=x", "--bert_config_file=x"],
+                            env=subprocess_environment(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "run_classifier.py: error: At least one of `do_train`" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Output formats (no model)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_result_files_for_classification_and_regression(tmp_path):
+    from bert_tf import classifier
+    from bert_tf.training.loop import PredictResult
+
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+    classifier.write_test_results(str(tmp_path / "test_results.tsv"), logits, is_regression=False)
+    rows = (tmp_path / "test_results.tsv").read_text().splitlines()
+    assert rows[2] == "0.5\t0.5" and len(rows) == 3
+    assert float(rows[0].split("\t")[0]) == pytest.approx(np.exp(2) / (np.exp(2) + 1), abs=1e-6)
+    classifier.write_test_results(str(tmp_path / "scores.tsv"), np.array([[3.25], [0.5]], np.float32), True)
+    assert (tmp_path / "scores.tsv").read_text() == "3.25\n0.5\n"
+
+    # STS-B: Pearson/Spearman, squared-error losses, no accuracy; padding examples are left out.
+    prediction = PredictResult(outputs={"logits": np.array([[1.0], [2.0], [4.0], [0.0]], np.float32)},
+                               labels=np.array([1.5, 2.0, 3.0, 0.0], np.float32),
+                               features={"is_real_example": np.array([1, 1, 1, 0], np.float32)}, batch_sizes=[2, 2])
+    results = classifier.eval_results_from_predictions("sts-b", prediction, is_regression=True, global_step=9)
+    assert sorted(results) == ["eval_loss", "eval_pearson", "eval_spearman", "global_step", "loss"]
+    assert results["eval_loss"] == pytest.approx((0.25 + 0 + 1) / 3)
+    assert results["loss"] == pytest.approx(((0.25 + 0) / 2 + (1 + 0) / 2) / 2)
+    assert results["eval_spearman"] == pytest.approx(1.0) and results["global_step"] == 9
+    classifier.write_eval_results(str(tmp_path / "eval_results.txt"), results)
+    assert (tmp_path / "eval_results.txt").read_text().splitlines()[3] == "global_step = 9"

@@ -1,0 +1,147 @@
+"""run_pretraining.py end to end on the tiny model: original records, checkpoints, resume, accumulation."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import bert_tf
+from bert_tf import pretrain
+from bert_tf.checkpoint import latest_checkpoint, list_checkpoint, load_checkpoint
+
+from conftest import PROJECT_ROOT
+
+TINY = "tiny_uncased_L-2_H-64_A-4"
+
+
+@pytest.fixture(scope="module")
+def wikitext_records(tmp_path_factory, shared):
+    """Records made by create_pretraining_data.py from the shared wikitext sentences (dupe_factor 1)."""
+    output = tmp_path_factory.mktemp("records") / "wikitext.tfrecord"
+    command = [
+        sys.executable, str(PROJECT_ROOT / "create_pretraining_data.py"),
+        f"--input_file={shared / 'data' / 'pretraining_text' / 'wikitext2_test_sentences.txt'}",
+        f"--output_file={output}", f"--vocab_file={shared / 'data' / 'vocab' / 'bert-base-uncased' / 'vocab.txt'}",
+        "--dupe_factor=1", "--max_seq_length=128", "--max_predictions_per_seq=20", "--num_workers=2",
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    return str(output)
+
+
+def _config(tmp_path, shared, **changes):
+    values = dict(
+        bert_config_file=str(shared / "checkpoints" / TINY / "bert_config.json"),
+        input_file=str(shared / "refs" / "original_sample_text_seq128.tfrecord"),
+        output_dir=str(tmp_path / "out"),
+        do_train=True, train_batch_size=8, num_train_steps=6, num_warmup_steps=2, learning_rate=1e-3,
+        save_checkpoints_steps=3, max_eval_steps=4, log_every_steps=3, seed=3,
+    )
+    values.update(changes)
+    return pretrain.PretrainingRunConfig(**values)
+
+
+def test_trains_on_original_records_and_writes_original_checkpoints(tmp_path, shared, tiny_ckpt_dir):
+    config = _config(tmp_path, shared, init_checkpoint=str(tiny_ckpt_dir / "bert_model.ckpt"), do_eval=True)
+    results = pretrain.run(config)
+    assert results["train"].global_step == 6
+    prefix = latest_checkpoint(config.output_dir)
+    assert prefix.endswith("model.ckpt-6")
+    written = list_checkpoint(prefix)
+    # The same names, shapes and dtypes as the original run_pretraining.py writes (the tiny checkpoint).
+    assert written == list_checkpoint(tiny_ckpt_dir)
+    assert tf.train.load_checkpoint(prefix).get_tensor("global_step") == 6
+    with open(os.path.join(config.output_dir, "eval_results.txt")) as reader:
+        keys = [line.split(" = ")[0] for line in reader]
+    assert keys == sorted(pretrain.EVAL_RESULT_KEYS)
+    # The pretrained checkpoint initializes a classifier.
+    classifier = bert_tf.BertClassifier(bert_tf.BertConfig.from_json_file(config.bert_config_file), num_labels=2)
+    report = load_checkpoint(classifier, config.output_dir, expected_missing=["output_weights", "output_bias"])
+    assert len(report.restored) == len(classifier.weights) - 2
+
+
+def test_masked_lm_loss_drops_by_a_third(tmp_path, shared, wikitext_records):
+    """A tiny model from scratch on wikitext text: a few hundred steps cut the masked-LM loss by > 1/3."""
+    before = pretrain.run(_config(tmp_path, shared, input_file=wikitext_records, do_train=False, do_eval=True,
+                                  eval_batch_size=32, max_eval_steps=10))["eval"]
+    config = _config(tmp_path, shared, input_file=wikitext_records, do_eval=True, train_batch_size=32,
+                     num_train_steps=300, num_warmup_steps=30, learning_rate=2e-3, save_checkpoints_steps=300,
+                     eval_batch_size=32, max_eval_steps=10)
+    after = pretrain.run(config)["eval"]
+    assert after["global_step"] == 300
+    assert after["masked_lm_loss"] < before["masked_lm_loss"] * 2 / 3, (before, after)
+
+
+def test_accumulation_of_four_batches_of_8_equals_one_batch_of_32(tmp_path, shared, tiny_ckpt_dir):
+    config_path = tmp_path / "bert_config.json"
+    bert_config = json.loads((tiny_ckpt_dir / "bert_config.json").read_text())
+    bert_config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config_path.write_text(json.dumps(bert_config))
+    common = dict(bert_config_file=str(config_path), init_checkpoint=str(tiny_ckpt_dir / "bert_model.ckpt"),
+                  num_train_steps=1, num_warmup_steps=0, learning_rate=1e-3, save_checkpoints_steps=1)
+    pretrain.run(_config(tmp_path / "big", shared, train_batch_size=32, **common))
+    pretrain.run(_config(tmp_path / "accumulated", shared, train_batch_size=8, num_accumulation_steps=4, **common))
+    big = tf.train.load_checkpoint(latest_checkpoint(tmp_path / "big" / "out"))
+    accumulated = tf.train.load_checkpoint(latest_checkpoint(tmp_path / "accumulated" / "out"))
+    original = tf.train.load_checkpoint(str(tiny_ckpt_dir / "bert_model.ckpt"))
+    assert accumulated.get_tensor("global_step") == big.get_tensor("global_step") == 1
+    moved = 0
+    for name in big.get_variable_to_shape_map():
+        if name == "global_step":
+            continue
+        np.testing.assert_allclose(accumulated.get_tensor(name), big.get_tensor(name), atol=1e-5, rtol=0, err_msg=name)
+        if not name.endswith(("adam_m", "adam_v")):
+            moved += not np.array_equal(big.get_tensor(name), original.get_tensor(name))
+    assert moved > 40  # the update really changed the weights
+
+
+def _command(tmp_path, shared, steps):
+    return [
+        sys.executable, str(PROJECT_ROOT / "run_pretraining.py"),
+        f"--bert_config_file={shared / 'checkpoints' / TINY / 'bert_config.json'}",
+        f"--input_file={shared / 'refs' / 'original_sample_text_seq128.tfrecord'}",
+        f"--output_dir={tmp_path / 'out'}", "--do_train", "--train_batch_size=4",
+        f"--num_train_steps={steps}", "--num_warmup_steps=2", "--save_checkpoints_steps=5",
+        "--log_every_steps=5", "--seed=1",
+    ]
+
+
+def test_resumes_after_sigkill(tmp_path, shared):
+    command = _command(tmp_path, shared, steps=400)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
+    deadline = time.time() + 240
+    try:
+        while latest_checkpoint(tmp_path / "out") is None:
+            assert process.poll() is None, "run_pretraining.py ended before its first checkpoint"
+            assert time.time() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    killed_at = int(tf.train.load_checkpoint(latest_checkpoint(tmp_path / "out")).get_tensor("global_step"))
+    assert 5 <= killed_at < 400
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"global_step {killed_at}" in rerun.stderr
+    final = latest_checkpoint(tmp_path / "out")
+    assert final.endswith("model.ckpt-400")
+    assert tf.train.load_checkpoint(final).get_tensor("global_step") == 400
+
+
+def test_bad_inputs_get_one_line_errors(tmp_path, shared):
+    base = _command(tmp_path, shared, steps=2)
+    cases = {
+        "--max_seq_length=64": "max_seq_length",  # records were written with 128
+        "--input_file=" + str(tmp_path / "missing*.tfrecord"): "missing",
+        "--do_train=false": "do_train",
+    }
+    for flag, expected in cases.items():
+        result = subprocess.run(base + [flag], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+        assert result.returncode == 1, (flag, result.stderr[-1000:])
+        assert "Traceback" not in result.stderr
+        error_lines = [line for line in result.stderr.splitlines() if line.startswith("run_pretraining.py: error:")]
+        assert len(error_lines) == 1 and expected in error_lines[0], result.stderr[-1000:]

@@ -1,0 +1,540 @@
+"""Tests for bert_tf.serving and export_savedmodel.py: the SavedModel export for TF Serving.
+
+A "fine-tuned" checkpoint is the tiny pretrained model plus a random classifier head, written with
+save_checkpoint. Exports are loaded in a FRESH process that imports only tensorflow and
+tensorflow_text (bert_tf imports are refused there) and compared with the Keras model's predictions
+on FullTokenizer-packed features computed here.
+"""
+import hashlib
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tensorflow_text")
+
+import bert_tf  # noqa: E402
+from bert_tf import serving, tokenization  # noqa: E402
+from bert_tf.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from bert_tf.data import glue, packing  # noqa: E402
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+import export_savedmodel  # noqa: E402
+
+MAX_SEQ_LENGTH = 40  # short enough that MRPC pairs get truncated
+TOLERANCE = 1e-5
+FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
+_SUBPROCESS_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _finetuned_model(tiny_ckpt_dir, num_labels, seed):
+    """The tiny encoder plus a random, non-trivial classifier head."""
+    config = bert_tf.BertConfig.from_json_file(tiny_ckpt_dir / "bert_config.json")
+    model = bert_tf.BertClassifier(config, num_labels=num_labels)
+    load_checkpoint(model, tiny_ckpt_dir, expected_missing=["output_weights", "output_bias"])
+    randomizer = np.random.default_rng(seed)
+    head = model.classifier
+    head.output_weights.assign(randomizer.normal(0.0, 2.0, head.output_weights.shape).astype(np.float32))
+    head.output_bias.assign(randomizer.normal(0.0, 2.0, head.output_bias.shape).astype(np.float32))
+    return model
+
+
+def _keras_logits(model, tokenizer, pairs, max_seq_length=MAX_SEQ_LENGTH):
+    """What --do_predict computes: FullTokenizer + original packing, then the model (no dropout)."""
+    features = _python_features(tokenizer, pairs, max_seq_length)
+    logits = model({key: tf.constant(value) for key, value in features.items()}, training=False)["logits"]
+    return features, np.asarray(logits, np.float64)
+
+
+def _python_features(tokenizer, pairs, max_seq_length):
+    rows = [packing.encode_text_pair(tokenizer, text_a, text_b, max_seq_length) for text_a, text_b in pairs]
+    return {key: np.array([getattr(row, key) for row in rows], np.int32) for key in FEATURE_KEYS}
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _version_folders(export_dir):
+    return sorted(path for path in pathlib.Path(export_dir).iterdir() if re.fullmatch(r"\d+", path.name))
+
+
+def _tree_digest(folder):
+    digest = hashlib.sha256()
+    for path in sorted(pathlib.Path(folder).rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+            digest.update(str(path.stat().st_mtime_ns).encode())
+    return digest.hexdigest()
+
+
+def _cli_flags(task, tiny_ckpt_dir, checkpoint, export_dir):
+    return [f"--task_name={task}", f"--bert_config_file={tiny_ckpt_dir / 'bert_config.json'}",
+            f"--vocab_file={tiny_ckpt_dir / 'vocab.txt'}", "--do_lower_case=true",
+            f"--init_checkpoint={checkpoint}", f"--max_seq_length={MAX_SEQ_LENGTH}",
+            f"--export_dir={export_dir}"]
+
+
+def _read_jsonl(path):
+    with open(path, encoding="utf-8") as reader:
+        return [json.loads(line) for line in reader if line.strip()]
+
+
+# The fresh process: tensorflow + tensorflow_text only; bert_tf cannot even be imported.
+_LOADER_SCRIPT = textwrap.dedent('''
+    import json
+    import sys
+
+
+    class RefuseBertTf:
+        def find_spec(self, name, path=None, target=None):
+            if name == "bert_tf" or name.startswith("bert_tf."):
+                raise ImportError("loading the SavedModel must not need bert_tf")
+            return None
+
+
+    sys.meta_path.insert(0, RefuseBertTf())
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    request = json.load(open(sys.argv[1], encoding="utf-8"))
+
+
+    def op_types(path):
+        proto = saved_model_pb2.SavedModel()
+        with open(path + "/saved_model.pb", "rb") as reader:
+            proto.ParseFromString(reader.read())
+        types = set()
+        for meta_graph in proto.meta_graphs:
+            types.update(node.op for node in meta_graph.graph_def.node)
+            for function in meta_graph.graph_def.library.function:
+                types.update(node.op for node in function.node_def)
+        return types
+
+
+    # Before tensorflow_text is imported: the ops that core TensorFlow lacks.
+    not_in_core = {name: sorted(op for op in op_types(job["path"]) if op_def_registry.get(op) is None)
+                   for name, job in request.items()}
+    import tensorflow_text  # noqa: F401  (registers WordpieceTokenizeWithOffsets, NormalizeUTF8)
+
+    modules_before = set(sys.modules)
+
+
+    def plain(value):
+        value = value.numpy() if hasattr(value, "numpy") else value
+        if value.dtype == object:
+            return [item.decode("utf-8") for item in value.tolist()]
+        return value.tolist()
+
+
+    def session_outputs(path, signature_name, inputs):
+        """The TF 1 graph + session that TF Serving's SavedModelBundle runs."""
+        with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+            meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], path)
+            signature = meta_graph.signature_def[signature_name]
+            fetches = {key: info.name for key, info in signature.outputs.items()}
+            feeds = {signature.inputs[key].name: value for key, value in inputs.items()}
+            return {key: plain(value) for key, value in session.run(fetches, feeds).items()}
+
+
+    results = {}
+    for name, job in request.items():
+        loaded = tf.saved_model.load(job["path"])
+        result = {"not_in_core": not_in_core[name]}
+        if "text" in job:
+            text = {key: tf.constant(value) for key, value in job["text"].items()}
+            outputs = loaded.signatures["serving_default"](**text)
+            result["serving_default"] = {key: plain(value) for key, value in outputs.items()}
+            features = loaded.text_features(*text.values())
+            result["text_features"] = {key: plain(value) for key, value in features.items()}
+        if "reference_texts" in job:
+            features = loaded.text_features(tf.constant(job["reference_texts"]))
+            result["reference_features"] = {key: plain(value) for key, value in features.items()}
+        if "ids" in job:
+            ids = {key: tf.constant(value, tf.int32) for key, value in job["ids"].items()}
+            outputs = loaded.signatures["serve_ids"](**ids)
+            result["serve_ids"] = {key: plain(value) for key, value in outputs.items()}
+        if "text_b" in job.get("text", {}):
+            try:
+                loaded.signatures["serving_default"](text_a=tf.constant(["a", "b"]), text_b=tf.constant(["c"]))
+                result["size_mismatch_error"] = None
+            except tf.errors.InvalidArgumentError as error:
+                result["size_mismatch_error"] = error.message
+        if job.get("session"):
+            result["session_serving_default"] = session_outputs(job["path"], "serving_default", job["text"])
+            result["session_serve_ids"] = session_outputs(job["path"], "serve_ids", job["ids"])
+        results[name] = result
+    results["tensorflow_version"] = tf.__version__
+    results["new_modules"] = sorted(
+        module for module in set(sys.modules) - modules_before
+        if module.split(".")[0] in ("keras", "tf_keras", "bert_tf"))
+    json.dump(results, open(sys.argv[2], "w", encoding="utf-8"))
+''')
+
+
+# ----------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def tokenizer(tiny_ckpt_dir):
+    return tokenization.FullTokenizer(str(tiny_ckpt_dir / "vocab.txt"), do_lower_case=True)
+
+
+@pytest.fixture(scope="module")
+def models(tiny_ckpt_dir, tmp_path_factory):
+    """{num_labels: (Keras model, fine-tuned checkpoint folder)} for 2 labels and regression."""
+    result = {}
+    for num_labels, seed in ((2, 1), (1, 2)):
+        model = _finetuned_model(tiny_ckpt_dir, num_labels, seed)
+        folder = tmp_path_factory.mktemp(f"finetuned_{num_labels}")
+        save_checkpoint(model, folder / "model.ckpt-7", global_step=7)
+        result[num_labels] = (model, folder)
+    return result
+
+
+@pytest.fixture(scope="module")
+def mrpc_pairs(data_dir):
+    examples = glue.get_processor("MRPC").get_dev_examples(str(data_dir / "glue" / "MRPC"))[:6]
+    pairs = [(example.text_a, example.text_b) for example in examples]
+    pairs += [
+        ("No second segment here.", ""),
+        (" ".join(["extraordinarily"] * 30), "Short."),  # truncation from text_a only
+        ("Ünïcödé façade — «quotes» and CAFÉ", "日本語のテキスト, naïve résumé!"),
+    ]
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def sst2_texts(data_dir):
+    examples = glue.get_processor("SST-2").get_dev_examples(str(data_dir / "glue" / "SST-2"))[:6]
+    return [example.text_a for example in examples] + [""]
+
+
+@pytest.fixture(scope="module")
+def stsb_pairs(data_dir):
+    examples = glue.get_processor("STS-B").get_dev_examples(str(data_dir / "glue" / "STS-B"))[:5]
+    return [(example.text_a, example.text_b) for example in examples]
+
+
+@pytest.fixture(scope="module")
+def reference_rows(refs_dir):
+    """The uncased tokenizer reference (the tiny model's vocabulary is bert-base-uncased's)."""
+    return _read_jsonl(refs_dir / "tokenizer_uncased_public.jsonl")
+
+
+@pytest.fixture(scope="module")
+def exports(models, tiny_ckpt_dir, tmp_path_factory):
+    """Export paths. MRPC through the command line in a subprocess; SST-2 and STS-B in-process."""
+    root = tmp_path_factory.mktemp("exports")
+    command = [sys.executable, str(PROJECT_ROOT / "export_savedmodel.py"),
+               *_cli_flags("MRPC", tiny_ckpt_dir, models[2][1], root / "mrpc")]
+    result = subprocess.run(command, cwd=root, env=_SUBPROCESS_ENV, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    paths = {"mrpc": result.stdout.strip().splitlines()[-1], "mrpc_cli_stderr": result.stderr}
+
+    # SST-2 with --task (the short form of --task_name); STS-B without lower casing.
+    argv = ["export_savedmodel.py"] + _cli_flags("SST-2", tiny_ckpt_dir, models[2][1], root / "sst2")
+    argv[1] = "--task=SST-2"
+    assert export_savedmodel.main(argv) == 0
+    argv = ["export_savedmodel.py"] + _cli_flags("STS-B", tiny_ckpt_dir, models[1][1], root / "stsb")
+    argv[4] = "--do_lower_case=false"
+    assert export_savedmodel.main(argv) == 0
+    for name in ("sst2", "stsb"):
+        (paths[name],) = [str(path) for path in _version_folders(root / name)]
+    return paths
+
+
+@pytest.fixture(scope="module")
+def expected(models, tokenizer, mrpc_pairs, sst2_texts, stsb_pairs):
+    model_2, _ = models[2]
+    model_1, _ = models[1]
+    mrpc_features, mrpc_logits = _keras_logits(model_2, tokenizer, mrpc_pairs)
+    sst2_features, sst2_logits = _keras_logits(model_2, tokenizer, [(text, None) for text in sst2_texts])
+    cased = tokenization.FullTokenizer(tokenizer.vocab_file, do_lower_case=False)
+    stsb_features, stsb_logits = _keras_logits(model_1, cased, stsb_pairs)
+    return {
+        "mrpc": (mrpc_features, _softmax(mrpc_logits)),
+        "sst2": (sst2_features, _softmax(sst2_logits)),
+        "stsb": (stsb_features, stsb_logits[:, 0]),
+    }
+
+
+def _run_loader(python, folder):
+    """Runs the loader script with interpreter ``python`` in ``folder``; returns its JSON results."""
+    result = subprocess.run([str(python), "load.py", "request.json", "results.json"], cwd=folder,
+                            env=_SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def loader_folder(exports, expected, mrpc_pairs, sst2_texts, stsb_pairs, reference_rows, tmp_path_factory):
+    """A folder with the loader script and its request: every call to make on the loaded exports."""
+    folder = tmp_path_factory.mktemp("fresh_process")
+
+    def ids(name):
+        return {key: value.tolist() for key, value in expected[name][0].items()}
+
+    request = {
+        "mrpc": {"path": exports["mrpc"], "session": True, "ids": ids("mrpc"),
+                 "text": {"text_a": [a for a, _ in mrpc_pairs], "text_b": [b for _, b in mrpc_pairs]}},
+        "sst2": {"path": exports["sst2"], "ids": ids("sst2"), "text": {"text_a": sst2_texts},
+                 "reference_texts": [row["text"] for row in reference_rows]},
+        "stsb": {"path": exports["stsb"], "session": True, "ids": ids("stsb"),
+                 "text": {"text_a": [a for a, _ in stsb_pairs], "text_b": [b for _, b in stsb_pairs]}},
+    }
+    (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    (folder / "load.py").write_text(_LOADER_SCRIPT, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fresh_results(loader_folder):
+    return _run_loader(sys.executable, loader_folder)
+
+
+def _assert_predictions_match(results, expected):
+    """Every output of the loaded exports (eager and TF 1 session) against the Keras predictions."""
+    for name, key in (("mrpc", "probabilities"), ("sst2", "probabilities"), ("stsb", "predictions")):
+        want = expected[name][1]
+        for call in ("serving_default", "serve_ids", "session_serving_default", "session_serve_ids"):
+            if call in results[name]:
+                np.testing.assert_allclose(np.array(results[name][call][key]), want, atol=TOLERANCE, rtol=0,
+                                           err_msg=f"{name} {call}")
+
+
+# -------------------------------------------------------------------------------- the export itself
+def test_command_line_writes_a_version_folder(exports, tiny_ckpt_dir):
+    version = pathlib.Path(exports["mrpc"])
+    assert re.fullmatch(r"\d+", version.name) and abs(int(version.name) - time.time()) < 3600
+    assert [path.name for path in version.parent.iterdir()] == [version.name]  # no temporary left
+    assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
+    assert (version / "assets" / "vocab.txt").read_bytes() == (tiny_ckpt_dir / "vocab.txt").read_bytes()
+    assert (version / "assets.extra" / "labels.txt").read_text() == "0\n1\n"
+    assert "Traceback" not in exports["mrpc_cli_stderr"]
+
+
+def test_raw_text_matches_keras_predictions(fresh_results, expected):
+    features, probabilities = expected["mrpc"]
+    outputs = fresh_results["mrpc"]["serving_default"]
+    assert set(outputs) == {"probabilities", "label"}
+    got = np.array(outputs["probabilities"])
+    assert got.shape == probabilities.shape == (9, 2)
+    np.testing.assert_allclose(got, probabilities, atol=TOLERANCE, rtol=0)
+    assert np.ptp(probabilities[:, 0]) > 100 * TOLERANCE  # the rows differ far beyond the tolerance
+    assert outputs["label"] == [["0", "1"][index] for index in probabilities.argmax(axis=-1)]
+    # The in-graph packing is exactly FullTokenizer + the original truncation.
+    for key in FEATURE_KEYS:
+        np.testing.assert_array_equal(np.array(fresh_results["mrpc"]["text_features"][key]), features[key])
+    assert features["input_mask"].sum(axis=1).max() == MAX_SEQ_LENGTH  # truncation was exercised
+
+
+def test_serve_ids_matches_keras_predictions(fresh_results, expected):
+    _, probabilities = expected["mrpc"]
+    outputs = fresh_results["mrpc"]["serve_ids"]
+    assert set(outputs) == {"probabilities"}
+    np.testing.assert_allclose(np.array(outputs["probabilities"]), probabilities, atol=TOLERANCE, rtol=0)
+
+
+def test_tf_serving_session_graph_gives_the_same(fresh_results, expected):
+    """TF Serving runs the TF 1 graph: every variable must be restored there too."""
+    _, probabilities = expected["mrpc"]
+    result = fresh_results["mrpc"]
+    np.testing.assert_allclose(np.array(result["session_serving_default"]["probabilities"]), probabilities,
+                               atol=TOLERANCE, rtol=0)
+    assert result["session_serving_default"]["label"] == result["serving_default"]["label"]
+    np.testing.assert_allclose(np.array(result["session_serve_ids"]["probabilities"]), probabilities,
+                               atol=TOLERANCE, rtol=0)
+    _, predictions = expected["stsb"]
+    np.testing.assert_allclose(np.array(fresh_results["stsb"]["session_serving_default"]["predictions"]),
+                               predictions, atol=TOLERANCE, rtol=0)
+
+
+def test_loading_needs_neither_keras_nor_bert_tf(fresh_results):
+    assert fresh_results["new_modules"] == []
+
+
+def test_single_sentence_export_takes_only_text_a(exports, fresh_results, expected):
+    features, probabilities = expected["sst2"]
+    loaded = tf.saved_model.load(exports["sst2"])
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"text_a"}
+    outputs = fresh_results["sst2"]["serving_default"]
+    np.testing.assert_allclose(np.array(outputs["probabilities"]), probabilities, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(np.array(fresh_results["sst2"]["serve_ids"]["probabilities"]), probabilities,
+                               atol=TOLERANCE, rtol=0)
+    assert outputs["label"] == [["0", "1"][index] for index in probabilities.argmax(axis=-1)]
+    assert not features["segment_ids"].any()
+
+
+def test_regression_export_returns_predictions(exports, fresh_results, expected):
+    features, predictions = expected["stsb"]
+    result = fresh_results["stsb"]
+    for key in FEATURE_KEYS:  # exported with --do_lower_case=false: packed like a cased FullTokenizer
+        np.testing.assert_array_equal(np.array(result["text_features"][key]), features[key])
+    assert set(result["serving_default"]) == {"predictions"}
+    assert set(result["serve_ids"]) == {"predictions"}
+    np.testing.assert_allclose(np.array(result["serving_default"]["predictions"]), predictions,
+                               atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(np.array(result["serve_ids"]["predictions"]), predictions,
+                               atol=TOLERANCE, rtol=0)
+    assert not (pathlib.Path(exports["stsb"]) / "assets.extra").exists()
+
+
+def test_exported_tokenizer_gives_original_ids_on_reference_file(fresh_results, reference_rows, data_dir,
+                                                                tiny_ckpt_dir):
+    """The exported graph packs ``[CLS] google_ids [SEP]`` (google_ids cut to max_seq_length - 2).
+
+    (tests/test_text_graph.py checks the tokenizer itself on the cased and Chinese references too.)"""
+    reference_vocab = data_dir / "vocab" / "bert-base-uncased" / "vocab.txt"
+    assert reference_vocab.read_bytes() == (tiny_ckpt_dir / "vocab.txt").read_bytes()
+    vocab = tokenization.load_vocab(str(reference_vocab))
+    features = fresh_results["sst2"]["reference_features"]
+    assert len(features["input_ids"]) == len(reference_rows) == 200
+    mismatches = []
+    for line, (row, ids, mask) in enumerate(zip(reference_rows, features["input_ids"], features["input_mask"]),
+                                            start=1):
+        length = sum(mask)
+        expected_ids = [vocab["[CLS]"]] + row["google_ids"][:len(ids) - 2] + [vocab["[SEP]"]]
+        if ids[:length] != expected_ids or any(ids[length:]):
+            mismatches.append(line)
+    assert not mismatches, mismatches
+
+
+def test_saved_model_cli_lists_both_signatures(exports):
+    executable = pathlib.Path(sys.executable).parent / "saved_model_cli"
+    command = ([str(executable)] if executable.exists()
+               else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"])
+    result = subprocess.run(command + ["show", "--all", "--dir", exports["mrpc"]], env=_SUBPROCESS_ENV,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout
+    blocks = {name: text.split(f"signature_def['{name}']:", 1)[1].split("signature_def[", 1)[0]
+              for name in ("serving_default", "serve_ids")}
+
+    def tensor(block, kind, name, dtype, shape):
+        pattern = (rf"{kind}\['{name}'\] tensor_info:\s+dtype: {dtype}\s+shape: \({re.escape(shape)}\)")
+        return re.search(pattern, block) is not None
+
+    serving_default = blocks["serving_default"]
+    assert tensor(serving_default, "inputs", "text_a", "DT_STRING", "-1")
+    assert tensor(serving_default, "inputs", "text_b", "DT_STRING", "-1")
+    assert tensor(serving_default, "outputs", "probabilities", "DT_FLOAT", "-1, 2")
+    assert tensor(serving_default, "outputs", "label", "DT_STRING", "-1")
+    serve_ids = blocks["serve_ids"]
+    for name in FEATURE_KEYS:
+        assert tensor(serve_ids, "inputs", name, "DT_INT32", "-1, -1")
+    assert tensor(serve_ids, "outputs", "probabilities", "DT_FLOAT", "-1, 2")
+    assert "outputs['label']" not in serve_ids
+
+
+def test_graph_needs_only_core_ops_and_two_tensorflow_text_ops(fresh_results):
+    """Ops the fresh process did not know before ``import tensorflow_text``: exactly the documented ones
+    (``NormalizeUTF8`` only with lower casing); no RoundRobinTrimmer or other recent tensorflow_text ops."""
+    assert fresh_results["mrpc"]["not_in_core"] == sorted(serving.TENSORFLOW_TEXT_OPS)
+    assert fresh_results["stsb"]["not_in_core"] == ["WordpieceTokenizeWithOffsets"]  # not lower cased
+
+
+def test_reexport_creates_a_new_version_and_keeps_the_old(exports, models, tiny_ckpt_dir, capsys):
+    old = pathlib.Path(exports["mrpc"])
+    before = _tree_digest(old)
+    # --bert_dir gives --vocab_file and --bert_config_file.
+    argv = ["export_savedmodel.py", "--task_name=MRPC", f"--bert_dir={tiny_ckpt_dir}",
+            f"--init_checkpoint={models[2][1]}", f"--max_seq_length={MAX_SEQ_LENGTH}",
+            f"--export_dir={old.parent}"]
+    assert export_savedmodel.main(argv) == 0
+    versions = _version_folders(old.parent)
+    assert len(versions) == 2 and versions[0] == old and int(versions[1].name) > int(old.name)
+    assert capsys.readouterr().out.strip() == str(versions[1])
+    assert _tree_digest(old) == before
+    assert sorted(path.name for path in old.parent.iterdir()) == [path.name for path in versions]
+    assert (versions[1] / "assets" / "vocab.txt").read_bytes() == (tiny_ckpt_dir / "vocab.txt").read_bytes()
+
+
+@pytest.mark.skipif(not os.environ.get("BERT_TF_COMPAT_PYTHON"),
+                    reason="set BERT_TF_COMPAT_PYTHON to a python with an older tensorflow + tensorflow_text")
+def test_older_tensorflow_loads_the_export(loader_folder, expected):
+    """Opt-in: e.g. a venv with tensorflow-cpu 2.12 and tensorflow-text 2.12 (TF Serving 2.12's core)."""
+    results = _run_loader(os.environ["BERT_TF_COMPAT_PYTHON"], loader_folder)
+    print("loaded with tensorflow", results["tensorflow_version"])
+    _assert_predictions_match(results, expected)
+    assert results["mrpc"]["not_in_core"] == sorted(serving.TENSORFLOW_TEXT_OPS)  # no newer core ops
+
+
+def test_pair_batches_must_have_equal_sizes(fresh_results):
+    assert "same number of strings" in fresh_results["mrpc"]["size_mismatch_error"]
+
+
+# ------------------------------------------------------------------------------------ version names
+def test_next_version_is_newer_than_every_existing_one(tmp_path):
+    assert serving.next_version(str(tmp_path / "absent"), now=1000.7) == 1000
+    (tmp_path / "999").mkdir()
+    (tmp_path / "tmp-export-abc").mkdir()
+    (tmp_path / "notes").mkdir()
+    assert serving.next_version(str(tmp_path), now=1000.2) == 1000
+    (tmp_path / "1005").mkdir()
+    assert serving.next_version(str(tmp_path), now=1000.2) == 1006
+
+
+# -------------------------------------------------------------------------------------- bad input
+def _error_line(argv, capsys):
+    status = export_savedmodel.main(["export_savedmodel.py"] + argv)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert status == 1, captured.err
+    assert len(lines) == 1 and lines[0].startswith("export_savedmodel.py: error: "), captured.err
+    return lines[0]
+
+
+def test_errors_are_one_line(models, tiny_ckpt_dir, tmp_path, capsys):
+    flags = _cli_flags("MRPC", tiny_ckpt_dir, models[2][1], tmp_path / "out")
+    assert "missing --export_dir" in _error_line(flags[:-1], capsys)
+    assert "missing --init_checkpoint" in _error_line(
+        [flag for flag in flags if not flag.startswith("--init_checkpoint")], capsys)
+    assert "unknown GLUE task 'nope'" in _error_line(["--task_name=nope"] + flags[1:], capsys)
+    # The released (pretrained) checkpoint has no classifier head.
+    message = _error_line(flags[:4] + [f"--init_checkpoint={tiny_ckpt_dir}"] + flags[5:], capsys)
+    assert "no classifier head" in message and "output_weights" in message
+    # A 2-label checkpoint does not fit MNLI's 3 labels: strict loading names the variable.
+    message = _error_line(["--task_name=MNLI"] + flags[1:], capsys)
+    assert "output_weights" in message and "[2, 64]" in message and "[3, 64]" in message
+    message = _error_line(flags[:-2] + ["--max_seq_length=129", flags[-1]], capsys)
+    assert "max_position_embeddings=128" in message
+    message = _error_line(flags[:2] + [f"--vocab_file={tmp_path / 'missing.txt'}"] + flags[3:], capsys)
+    assert "missing.txt" in message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    command = [sys.executable, str(PROJECT_ROOT / "export_savedmodel.py"), "--task_name=MRPC"]
+    result = subprocess.run(command, cwd=tmp_path, env=_SUBPROCESS_ENV, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "export_savedmodel.py: error: missing --export_dir"  # before TF loads
+
+
+def test_export_classifier_checks_its_settings(models, tiny_ckpt_dir, tmp_path):
+    model, _ = models[2]
+    vocab_file = tiny_ckpt_dir / "vocab.txt"
+    with pytest.raises(ValueError, match="3 labels but the model has 2 outputs"):
+        serving.export_classifier(model, vocab_file, True, 16, ["a", "b", "c"], tmp_path)
+    with pytest.raises(ValueError, match="regression task"):
+        serving.export_classifier(model, vocab_file, True, 16, [None], tmp_path)
+    with pytest.raises(ValueError, match="max_seq_length must be >= 3"):
+        serving.export_classifier(model, vocab_file, True, 2, ["0", "1"], tmp_path)
+    with pytest.raises(ValueError, match="regression export needs a model with 1 output"):
+        serving.export_classifier(model, vocab_file, True, 16, [None], tmp_path, is_regression=True)
+    assert not any(tmp_path.iterdir())
