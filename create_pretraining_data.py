@@ -15,6 +15,8 @@ from typing import List, Optional, Sequence
 
 from absl import app, flags, logging
 
+from bert_tf import cli
+
 FLAGS = flags.FLAGS
 
 # True when this file runs as the program (flags parsed into the global FLAGS by `app.run`); called
@@ -61,14 +63,6 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 def _error(message: str, code: int = 1) -> int:
     print(f"create_pretraining_data.py: error: {message}", file=sys.stderr)
     return code
-
-
-def _parse_private_flags(argv: Sequence[str]):
-    """Parses `argv` (program name first) into a fresh FlagValues; returns (flag_values, leftovers)."""
-    flag_values = flags.FlagValues()
-    define_flags(flag_values)
-    leftovers = flag_values(list(argv))
-    return flag_values, leftovers[1:]
 
 
 def run(flag_values) -> int:
@@ -123,16 +117,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     only the leftovers. Called from Python, e.g. `main(["create_pretraining_data.py", "--input_file=...",
     ...])`, the flags in `argv` are parsed here. Returns the exit status.
     """
-    argv = list(sys.argv if argv is None else argv)
-    if _USES_GLOBAL_FLAGS:
-        flag_values, leftovers = FLAGS, argv[1:]
-    else:
-        try:
-            flag_values, leftovers = _parse_private_flags(argv)
-        except flags.Error as error:
-            return _error(str(error), code=2)
-    if leftovers:
-        return _error(f"unexpected arguments: {' '.join(leftovers)}", code=2)
+    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
+    if flag_values is None:
+        return _error(str(message), code=2)
     return run(flag_values)
 
 

@@ -18,6 +18,8 @@ from typing import List, Optional, Sequence
 
 from absl import app, flags, logging
 
+from bert_tf import cli
+
 FLAGS = flags.FLAGS
 
 # As in extract_features.py: run as a program the flags live in the global FLAGS; imported (tests),
@@ -70,11 +72,6 @@ def _one_line(message: str) -> str:
     return "; ".join(lines) if lines else ""
 
 
-def _parse_private_flags(argv: Sequence[str]):
-    flag_values = flags.FlagValues()
-    define_flags(flag_values)
-    leftovers = flag_values(list(argv))
-    return flag_values, leftovers[1:]
 
 
 def _model_files(flag_values):
@@ -156,16 +153,9 @@ def run(flag_values) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
-    argv = list(sys.argv if argv is None else argv)
-    if _USES_GLOBAL_FLAGS:
-        flag_values, leftovers = FLAGS, argv[1:]
-    else:
-        try:
-            flag_values, leftovers = _parse_private_flags(argv)
-        except flags.Error as error:
-            return _error(_one_line(error), code=2)
-    if leftovers:
-        return _error(f"unexpected arguments: {' '.join(leftovers)}", code=2)
+    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
+    if flag_values is None:
+        return _error(_one_line(message), code=2)
     return run(flag_values)
 
 

@@ -21,6 +21,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from absl import app, flags, logging  # noqa: E402
 
+from bert_tf import cli
+
 FLAGS = flags.FLAGS
 
 # True when this file runs as the program (flags in the global FLAGS parsed by app.run); imported, `main`
@@ -167,25 +169,13 @@ def run(flag_values) -> int:
     return 0
 
 
-def _parse_private_flags(argv: Sequence[str]):
-    flag_values = flags.FlagValues()
-    define_flags(flag_values)
-    leftovers = flag_values(list(argv))
-    return flag_values, leftovers[1:]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
-    argv = list(sys.argv if argv is None else argv)
-    if _USES_GLOBAL_FLAGS:
-        flag_values, leftovers = FLAGS, argv[1:]
-    else:
-        try:
-            flag_values, leftovers = _parse_private_flags(argv)
-        except flags.Error as error:
-            return _error(str(error), code=2)
-    if leftovers:
-        return _error(f"unexpected arguments: {' '.join(leftovers)}", code=2)
+    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
+    if flag_values is None:
+        return _error(str(message), code=2)
     if not _USES_GLOBAL_FLAGS:  # app.run already applied --verbosity (INFO by default)
         logging.set_verbosity(logging.INFO)
     return run(flag_values)
