@@ -72,8 +72,6 @@ def _one_line(message: str) -> str:
     return "; ".join(lines) if lines else ""
 
 
-
-
 def _model_files(flag_values):
     """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises ExportError."""
     from bert_tf.checkpoint import resolve_checkpoint

@@ -169,8 +169,6 @@ def run(flag_values) -> int:
     return 0
 
 
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
     flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
