@@ -88,6 +88,20 @@ def test_minilm_outputs_match_reference_at_real_tokens(minilm_ckpt_dir, refs_dir
     np.testing.assert_allclose(np.asarray(outputs["pooled_output"]), reference["pooled_output"], atol=tolerance, rtol=0)
 
 
+def test_classifier_computes_only_cls_in_last_layer_with_the_same_numbers(minilm_ckpt_dir, refs_dir):
+    """BertClassifier runs the last block on [CLS] alone: its pooled output is still the reference's."""
+    config = bert_tf.BertConfig.from_json_file(minilm_ckpt_dir / "bert_config.json")
+    classifier = bert_tf.BertClassifier(config, num_labels=2)
+    load_checkpoint(classifier, minilm_ckpt_dir, expected_missing=["output_weights", "output_bias"])
+    reference = _reference(refs_dir, MINILM)
+    outputs = classifier({key: reference[key] for key in ("input_ids", "input_mask", "segment_ids")})
+    assert set(outputs) == {"pooled_output", "logits"}
+    np.testing.assert_allclose(np.asarray(outputs["pooled_output"]), reference["pooled_output"], atol=1e-4, rtol=0)
+    head = classifier.classifier
+    expected_logits = reference["pooled_output"] @ np.asarray(head.output_weights).T + np.asarray(head.output_bias)
+    np.testing.assert_allclose(np.asarray(outputs["logits"]), expected_logits, atol=1e-4, rtol=0)
+
+
 def _tiny_config(**changes):
     values = dict(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
                   intermediate_size=32, max_position_embeddings=16, type_vocab_size=2)

@@ -230,6 +230,18 @@ def test_clipping_uses_global_norm_over_all_gradients():
                                0.1 * gradients[0], rtol=1e-6)
 
 
+@pytest.mark.parametrize("scale_of_gradients", [0.01, 3.0, np.inf, np.nan])
+def test_clip_scale_is_the_factor_tf_clip_by_global_norm_applies(scale_of_gradients):
+    """AdamWeightDecay multiplies by the clipping factor inside its update: the same factor, NaN included."""
+    rng = np.random.default_rng(0)
+    gradients = [tf.constant(rng.normal(size=shape).astype(np.float32) * scale_of_gradients)
+                 for _, shape, _ in VARIABLE_SPECS]
+    clipped, _ = tf.clip_by_global_norm(gradients, 1.0)
+    scale = optimization.global_norm_clip_scale(gradients, 1.0)
+    for gradient, expected in zip(gradients, clipped):
+        np.testing.assert_array_equal((gradient * scale).numpy(), expected.numpy())
+
+
 def test_keras_global_clipnorm_gives_the_same_numbers_on_one_device():
     """On one device Keras' global_clipnorm equals tf.clip_by_global_norm (it differs only across replicas)."""
     rng = np.random.default_rng(3)

@@ -21,7 +21,9 @@ class SelfAttention(layers.Layer):
     """Scaled dot-product attention over A heads; weights `self/{query,key,value}/{kernel,bias}`.
 
     Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S] (see `attention_mask_bias`);
-    returns the context [B, S, H]. Attention probabilities get dropout in training only.
+    returns the context [B, S, H]. With `query_states` [B, T, H] (e.g. the first token only, T = 1), only
+    those positions attend (to all S keys) and the context is [B, T, H]. Attention probabilities get
+    dropout in training only.
     """
 
     def __init__(self, config: BertConfig, name: str = "self", **kwargs):
@@ -45,19 +47,23 @@ class SelfAttention(layers.Layer):
         tensor = ops.reshape(tensor, (batch_size, seq_length, self.num_heads, self.head_size))
         return ops.transpose(tensor, (0, 2, 1, 3))
 
-    def call(self, hidden_states, mask_bias, training=False):
+    def call(self, hidden_states, mask_bias, training=False, query_states=None):
         batch_size, seq_length = ops.shape(hidden_states)[0], ops.shape(hidden_states)[1]
+        if query_states is None:
+            query_states, query_length = hidden_states, seq_length
+        else:
+            query_length = ops.shape(query_states)[1]
         # Scaling the queries instead of the scores: the same product, S/H-fold fewer multiplications.
-        query = self.query(hidden_states) * ops.cast(1.0 / math.sqrt(self.head_size), hidden_states.dtype)
-        query = self._split_heads(query, batch_size, seq_length)
+        query = self.query(query_states) * ops.cast(1.0 / math.sqrt(self.head_size), hidden_states.dtype)
+        query = self._split_heads(query, batch_size, query_length)
         key = self._split_heads(self.key(hidden_states), batch_size, seq_length)
         value = self._split_heads(self.value(hidden_states), batch_size, seq_length)
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # [B, A, S, S]
+        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # [B, A, T, S]
         scores = scores + ops.cast(mask_bias, scores.dtype)
         probabilities = self.dropout(ops.softmax(scores, axis=-1), training=training)
-        context = ops.matmul(probabilities, value)  # [B, A, S, H/A]
+        context = ops.matmul(probabilities, value)  # [B, A, T, H/A]
         context = ops.transpose(context, (0, 2, 1, 3))
-        return ops.reshape(context, (batch_size, seq_length, self.hidden_size))
+        return ops.reshape(context, (batch_size, query_length, self.hidden_size))
 
 
 class DenseResidualLayerNorm(layers.Layer):
@@ -95,7 +101,8 @@ class DenseResidualLayerNorm(layers.Layer):
 class Attention(layers.Layer):
     """`attention/`: self-attention (`self/`) then its output projection (`output/`).
 
-    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H].
+    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H], or [B, T, H] for
+    `query_states` [B, T, H] (see `SelfAttention`; the residual is then `query_states`).
     """
 
     def __init__(self, config: BertConfig, name: str = "attention", **kwargs):
@@ -110,6 +117,7 @@ class Attention(layers.Layer):
         self.attention_output.build()
         self.built = True
 
-    def call(self, hidden_states, mask_bias, training=False):
-        context = self.self_attention(hidden_states, mask_bias, training=training)
-        return self.attention_output(context, hidden_states, training=training)
+    def call(self, hidden_states, mask_bias, training=False, query_states=None):
+        context = self.self_attention(hidden_states, mask_bias, training=training, query_states=query_states)
+        residual = hidden_states if query_states is None else query_states
+        return self.attention_output(context, residual, training=training)

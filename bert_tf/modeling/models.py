@@ -25,9 +25,10 @@ class _BertBase(keras.Model):
         self.bert = BertBackbone(config, dtype=self.dtype_policy)
         self.bert.build()
 
-    def _encode(self, inputs, training):
+    def _encode(self, inputs, training, pooled_output_only=False):
         input_ids, input_mask, segment_ids = standardize_inputs(inputs)
-        return self.bert(input_ids, input_mask, segment_ids, training=training)
+        return self.bert(input_ids, input_mask, segment_ids, training=training,
+                         pooled_output_only=pooled_output_only)
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name}
@@ -85,8 +86,9 @@ class BertPretrainingModel(_BertBase):
 class BertClassifier(_BertBase):
     """run_classifier's model: BERT, dropout on the pooled output, `output_weights`/`output_bias`.
 
-    Returns a dict with the encoder's outputs plus `logits` float32 [B, num_labels] (for a regression
-    task, num_labels is 1).
+    Returns a dict: `pooled_output` [B, H] and `logits` float32 [B, num_labels] (for a regression task,
+    num_labels is 1). Only the [CLS] position of the last block is computed, the one the pooler reads;
+    for the per-token outputs call the encoder, `model.bert` (a `BertBackbone`).
     """
 
     def __init__(self, config: BertConfig, num_labels: int, name="bert_classifier", **kwargs):
@@ -97,7 +99,7 @@ class BertClassifier(_BertBase):
         self.built = True
 
     def call(self, inputs, training=False):
-        outputs = dict(self._encode(inputs, training))
+        outputs = dict(self._encode(inputs, training, pooled_output_only=True))
         outputs["logits"] = self.classifier(outputs["pooled_output"], training=training)
         return outputs
 

@@ -32,7 +32,9 @@ class Intermediate(layers.Layer):
 class TransformerBlock(layers.Layer):
     """`layer_N/`: attention, then feed-forward, each followed by dropout, residual and LayerNorm.
 
-    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H].
+    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H]. With
+    `first_token_only`, only position 0 is computed (it still attends to every position): returns
+    [B, 1, H], equal to the first row of the full output, for heads that read the [CLS] token alone.
     """
 
     def __init__(self, config: BertConfig, name: str, **kwargs):
@@ -49,8 +51,9 @@ class TransformerBlock(layers.Layer):
         self.block_output.build()
         self.built = True
 
-    def call(self, hidden_states, mask_bias, training=False):
-        attention_output = self.attention(hidden_states, mask_bias, training=training)
+    def call(self, hidden_states, mask_bias, training=False, first_token_only=False):
+        query_states = hidden_states[:, :1, :] if first_token_only else None
+        attention_output = self.attention(hidden_states, mask_bias, training=training, query_states=query_states)
         intermediate_output = self.intermediate(attention_output)
         return self.block_output(intermediate_output, attention_output, training=training)
 
@@ -59,7 +62,8 @@ class TransformerEncoder(layers.Layer):
     """`encoder/`: `num_hidden_layers` blocks named `layer_0` ... `layer_{L-1}`.
 
     Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns the list of every
-    block's output, L tensors [B, S, H].
+    block's output, L tensors [B, S, H]. With `last_layer_first_token_only`, the last block computes
+    position 0 only and its entry is [B, 1, H] (about 1/L less work when only [CLS] is read).
     """
 
     def __init__(self, config: BertConfig, name: str = "encoder", **kwargs):
@@ -74,9 +78,10 @@ class TransformerEncoder(layers.Layer):
             block.build()
         self.built = True
 
-    def call(self, hidden_states, mask_bias, training=False):
+    def call(self, hidden_states, mask_bias, training=False, last_layer_first_token_only=False):
         all_outputs = []
-        for block in self.blocks:
-            hidden_states = block(hidden_states, mask_bias, training=training)
+        for index, block in enumerate(self.blocks):
+            first_token_only = last_layer_first_token_only and index == len(self.blocks) - 1
+            hidden_states = block(hidden_states, mask_bias, training=training, first_token_only=first_token_only)
             all_outputs.append(hidden_states)
         return all_outputs

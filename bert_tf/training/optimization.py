@@ -151,6 +151,34 @@ def _pop_replaced_keras_arguments(class_name: str, kwargs: dict) -> None:
             raise ValueError(f"{class_name}: argument `{argument}` is not supported; use {replacement} instead.")
 
 
+@tf.function(jit_compile=True, autograph=False)
+def _adam_weight_decay_math(value, first_moment, second_moment, gradient, gradient_scale, learning_rate, beta_1,
+                            one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, weight_decay_rate):
+    """The original update of one variable, compiled by XLA into one loop: returns (new value, new m, new v).
+
+    All arguments are tensors of the variable's dtype (scalars from ``gradient_scale`` on), so one compiled
+    program serves every variable of a shape. ``1 - beta`` comes precomputed in float64, as the original's
+    Python ``1.0 - self.beta_2`` (in float32, 1 - 0.999 would be 1.3e-5 off).
+    """
+    gradient = gradient * gradient_scale
+    next_first_moment = beta_1 * first_moment + one_minus_beta_1 * gradient
+    next_second_moment = beta_2 * second_moment + one_minus_beta_2 * tf.square(gradient)
+    update = next_first_moment / (tf.sqrt(next_second_moment) + epsilon) + weight_decay_rate * value
+    return value - learning_rate * update, next_first_moment, next_second_moment
+
+
+def global_norm_clip_scale(gradients: Sequence[tf.Tensor], clip_norm: float) -> tf.Tensor:
+    """The factor ``tf.clip_by_global_norm(gradients, clip_norm)`` multiplies every gradient by.
+
+    ``clip_norm / max(global_norm, clip_norm)`` as a float32 scalar, computed as TensorFlow does (NaN when
+    the norm is not finite, so a NaN or infinite gradient poisons the update as it does there).
+    """
+    norm = tf.linalg.global_norm(gradients)
+    clip_norm = tf.cast(clip_norm, norm.dtype)
+    scale = clip_norm * tf.minimum(1.0 / norm, tf.constant(1.0, norm.dtype) / clip_norm)
+    return scale + (norm - norm)
+
+
 class _BertOptimizerMixin:
     """Clipping after the cross-replica sum, path-based weight-decay exclusion and checkpoint slot names.
 
@@ -199,16 +227,37 @@ class _BertOptimizerMixin:
             (tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient, variable)
             for gradient, variable in grads_and_vars
         ]
+        gradient_scale = None
         if self.clip_norm:
             gradients = [gradient for gradient, _ in grads_and_vars]
-            clipped, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
-            grads_and_vars = list(zip(clipped, [variable for _, variable in grads_and_vars]))
+            if self._fuses_gradient_scale:
+                gradient_scale = global_norm_clip_scale(gradients, self.clip_norm)
+            else:
+                clipped, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
+                grads_and_vars = list(zip(clipped, [variable for _, variable in grads_and_vars]))
         tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_tf_update_step,
+            self._distributed_scaled_update_step,
             self._distribution_strategy,
             grads_and_vars,
             learning_rate,
+            gradient_scale,
         )
+
+    # Subclasses that multiply the gradient by the clipping scale inside their own update set this and
+    # implement `_scaled_update_step(gradient, variable, learning_rate, gradient_scale)`: a separate
+    # `tf.clip_by_global_norm` pass writes a scaled copy of every gradient (88 MB for BERT's embeddings).
+    _fuses_gradient_scale = False
+
+    def _distributed_scaled_update_step(self, distribution, grads_and_vars, learning_rate, gradient_scale):
+        if gradient_scale is None:
+            return self._distributed_tf_update_step(distribution, grads_and_vars, learning_rate)
+
+        def apply_scaled_gradient(variable, gradient, learning_rate, gradient_scale):
+            return self._scaled_update_step(gradient, variable, learning_rate, gradient_scale)
+
+        for gradient, variable in grads_and_vars:
+            distribution.extended.update(
+                variable, apply_scaled_gradient, args=(gradient, learning_rate, gradient_scale), group=False)
 
     # -- checkpoint support ---------------------------------------------------------------------------
 
@@ -352,32 +401,32 @@ class AdamWeightDecay(_BertOptimizerMixin, keras.optimizers.Optimizer):
     def _moment_slots(self):
         return self._first_moments, self._second_moments
 
+    _fuses_gradient_scale = True
+
     def update_step(self, gradient, variable, learning_rate):
         """One original AdamWeightDecayOptimizer update of ``variable`` (float32) from ``gradient``."""
+        self._scaled_update_step(gradient, variable, learning_rate, None)
+
+    def _scaled_update_step(self, gradient, variable, learning_rate, gradient_scale):
+        """The update from ``gradient * gradient_scale`` (the global-norm clipping factor; None: 1).
+
+        The arithmetic, clipping product included, runs as one XLA-compiled elementwise loop: on CPU about
+        twice as fast as separate TensorFlow ops over the 11.7M-entry word embeddings. (TensorFlow's fused
+        ``ResourceApplyAdam`` is not used: it computes ``1 - beta_2`` in float32, 1.3e-5 off the original.)
+        """
         index = self._get_variable_index(variable)
         first_moment = self._first_moments[index]
         second_moment = self._second_moments[index]
         dtype = variable.dtype
         if isinstance(gradient, tf.IndexedSlices):  # embedding lookups: the original densifies them too
             gradient = tf.convert_to_tensor(gradient)
-        gradient = keras.ops.cast(gradient, dtype)
-        learning_rate = keras.ops.cast(learning_rate, dtype)
-
-        next_first_moment = keras.ops.add(
-            keras.ops.multiply(keras.ops.cast(self.beta_1, dtype), first_moment),
-            keras.ops.multiply(keras.ops.cast(1.0 - self.beta_1, dtype), gradient),
-        )
-        next_second_moment = keras.ops.add(
-            keras.ops.multiply(keras.ops.cast(self.beta_2, dtype), second_moment),
-            keras.ops.multiply(keras.ops.cast(1.0 - self.beta_2, dtype), keras.ops.square(gradient)),
-        )
-        update = keras.ops.divide(
-            next_first_moment,
-            keras.ops.add(keras.ops.sqrt(next_second_moment), keras.ops.cast(self.epsilon, dtype)),
-        )
-        if self._weight_decay_flags[index]:
-            update = keras.ops.add(update, keras.ops.multiply(keras.ops.cast(self.weight_decay_rate, dtype), variable))
-        self.assign_sub(variable, keras.ops.multiply(learning_rate, update))
+        constants = (self.beta_1, 1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, self.epsilon,
+                     self.weight_decay_rate if self._weight_decay_flags[index] else 0.0)
+        next_value, next_first_moment, next_second_moment = _adam_weight_decay_math(
+            tf.convert_to_tensor(variable), tf.convert_to_tensor(first_moment), tf.convert_to_tensor(second_moment),
+            tf.cast(gradient, dtype), tf.cast(1.0 if gradient_scale is None else gradient_scale, dtype),
+            tf.cast(learning_rate, dtype), *(tf.constant(c, dtype) for c in constants))
+        self.assign(variable, next_value)
         self.assign(first_moment, next_first_moment)
         self.assign(second_moment, next_second_moment)
 
