@@ -10,14 +10,16 @@ Same flags, defaults and output format as the original, plus `--num_workers` (de
 With `--num_workers=1` the records are exactly the original's for the same seed; with N workers the
 output is deterministic for a given seed and N. Library code: `bert_tf.data.pretraining`.
 """
-import sys
-from typing import List, Optional, Sequence
+import functools
+from typing import List, Optional
 
 from absl import app, flags, logging
 
 from bert_tf import cli
 
 FLAGS = flags.FLAGS
+_PROGRAM = "create_pretraining_data.py"
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
 
 # True when this file runs as the program (flags parsed into the global FLAGS by `app.run`); called
 # from Python, `main` parses its argv into a private FlagValues so that scripts sharing flag names can
@@ -60,11 +62,6 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     flags.DEFINE_bool("progress", True, "Show a progress line on stderr.", flag_values=flag_values)
 
 
-def _error(message: str, code: int = 1) -> int:
-    print(f"create_pretraining_data.py: error: {message}", file=sys.stderr)
-    return code
-
-
 def run(flag_values) -> int:
     """Creates the data with parsed flags; returns the exit status (0, or 1 after a one-line error)."""
     # Imported here so that `--help` and flag errors do not wait for TensorFlow.
@@ -99,9 +96,9 @@ def run(flag_values) -> int:
             flag_values.input_file, flag_values.output_file, tokenizer, config,
             show_progress=flag_values.progress, vocab_file=vocab_file)
     except (ValueError, OSError) as error:
-        return _error(str(error) or type(error).__name__)
+        return _error(cli.one_line(error))
     except tf.errors.OpError as error:
-        return _error(error.message.splitlines()[0] if error.message else type(error).__name__)
+        return _error(cli.one_line(error))
     for line in summary.format().splitlines():
         logging.info(line)
     if summary.undecodable_bytes:

@@ -12,9 +12,9 @@ such as run_classifier.py's `--output_dir`); it must contain the classifier head
 `<export_dir>/<unix time>/` (TF Serving's layout) and prints its path; library code:
 `bert_tf.serving` (signatures documented there).
 """
+import functools
 import os
-import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 from absl import app, flags, logging
 
@@ -27,6 +27,7 @@ FLAGS = flags.FLAGS
 _USES_GLOBAL_FLAGS = False
 
 _PROGRAM = "export_savedmodel.py"
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
 _REQUIRED_FLAGS = ("task_name", "export_dir")
 _CLASSIFIER_HEAD = ("output_weights", "output_bias")
 
@@ -60,16 +61,6 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 class ExportError(ValueError):
     """Bad input to the export: a missing flag or file, a checkpoint without the classifier head."""
-
-
-def _error(message: str, code: int = 1) -> int:
-    print(f"{_PROGRAM}: error: {message}", file=sys.stderr)
-    return code
-
-
-def _one_line(message: str) -> str:
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return "; ".join(lines) if lines else ""
 
 
 def _model_files(flag_values):
@@ -136,15 +127,15 @@ def run(flag_values) -> int:
     try:
         _task_processor(flag_values)  # flag errors are reported before the slow TensorFlow import
     except ValueError as error:
-        return _error(_one_line(error))
+        return _error(cli.one_line(error))
     import tensorflow as tf
 
     try:
         path = export_from_flags(flag_values)
     except (ValueError, OSError) as error:
-        return _error(_one_line(error) or type(error).__name__)
+        return _error(cli.one_line(error))
     except tf.errors.OpError as error:
-        return _error(_one_line(error.message) or type(error).__name__)
+        return _error(cli.one_line(error))
     print(path)
     return 0
 
@@ -153,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
     flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
     if flag_values is None:
-        return _error(_one_line(message), code=2)
+        return _error(str(message), code=2)
     return run(flag_values)
 
 

@@ -10,14 +10,16 @@ or `--bert_dir=$BERT_BASE_DIR` for the three model flags (explicit flags still w
 "layers": [{"index": -1, "values": [...]}, ...]}, ...]}`. The TPU flags of the original are accepted
 and ignored. Library code: `bert_tf.features`.
 """
-import sys
-from typing import List, Optional, Sequence
+import functools
+from typing import List, Optional
 
 from absl import app, flags, logging
 
 from bert_tf import cli
 
 FLAGS = flags.FLAGS
+_PROGRAM = "extract_features.py"
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
 
 # True when this file runs as the program: its flags then live in the global absl FLAGS parsed by
 # `app.run`. Imported (tests, other code), `main` parses its argv into a private FlagValues instead, so
@@ -63,11 +65,6 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                       flag_values=flag_values)
 
 
-def _error(message: str, code: int = 1) -> int:
-    print(f"extract_features.py: error: {message}", file=sys.stderr)
-    return code
-
-
 def run(flag_values) -> int:
     """Runs the extraction with parsed flags; returns the exit status (0, or 1 after a one-line error)."""
     missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
@@ -101,9 +98,9 @@ def run(flag_values) -> int:
         )
         features.run_extraction(config)
     except (ValueError, OSError) as error:
-        return _error(str(error) or type(error).__name__)
+        return _error(cli.one_line(error))
     except tf.errors.OpError as error:
-        return _error(error.message.splitlines()[0] if error.message else type(error).__name__)
+        return _error(cli.one_line(error))
     return 0
 
 

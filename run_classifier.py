@@ -12,9 +12,9 @@ the three model flags from a released model folder (explicit flags win). Added: 
 the newest checkpoint in `--output_dir`. Bad input exits with status 1 and a one-line message.
 Library code: `bert_tf.classifier`.
 """
+import functools
 import os
-import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 # oneDNN kernels are off by default on CPUs without AVX-512 VNNI; on AVX2 CPUs they train BERT ~25% faster.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -29,27 +29,18 @@ FLAGS = flags.FLAGS
 # parses its argv into a private FlagValues so that scripts sharing flag names can live in one process.
 _USES_GLOBAL_FLAGS = False
 _PROGRAM = "run_classifier.py"
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """Defines the original run_classifier.py flags (names, defaults) and this project's additions."""
-    def string(name, default, help_text):
-        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
-
-    def integer(name, default, help_text):
-        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
-
-    def boolean(name, default, help_text):
-        flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
-
-    def number(name, default, help_text):
-        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
-
+    define = cli.FlagDefiner(flag_values)
+    string, integer, boolean, number = define.string, define.integer, define.boolean, define.number
     # The original's flags.
     string("data_dir", None, "The input data dir. Should contain the .tsv files (or other data files) for the task.")
     string("bert_config_file", None, "The config json file corresponding to the pre-trained BERT model.")
     string("task_name", None, "The name of the task to train (any case: MRPC, CoLA, SST-2, ...).")
-    flags.DEFINE_alias("task", "task_name", flag_values=flag_values)
+    define.alias("task", "task_name")
     string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
     string("output_dir", None, "The output directory where the model checkpoints will be written.")
     string("init_checkpoint", None, "Initial checkpoint (usually from a pre-trained BERT model).")
@@ -87,21 +78,6 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     string("export_dir", None, "After the run, export a SavedModel for TF Serving under this folder.")
     integer("max_train_steps", None, "Train at most this many steps (the schedule ends there too).")
     integer("log_every_steps", 100, "TensorBoard summaries and (without a terminal) progress lines interval.")
-
-
-def _error(message: str, code: int = 1) -> int:
-    print(f"{_PROGRAM}: error: {message}", file=sys.stderr)
-    return code
-
-
-def _one_line(error: BaseException) -> str:
-    """The message of `error` on one line (a multi-line checkpoint report keeps its first problem)."""
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    if len(lines) <= 1:
-        return lines[0] if lines else type(error).__name__
-    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
-    return f"{lines[0]} {lines[1]}{more}"
 
 
 def config_from_flags(flag_values):
@@ -163,9 +139,9 @@ def run(flag_values) -> int:
         config = config_from_flags(flag_values)
         classifier.run(config)
     except (classifier.InputError, CheckpointError, TrainingError, OSError) as error:
-        return _error(_one_line(error))
+        return _error(cli.one_line(error))
     except tf.errors.OpError as error:
-        return _error(_one_line(error))
+        return _error(cli.one_line(error))
     return 0
 
 

@@ -18,11 +18,11 @@ instruction flags from /proc/cpuinfo.
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from timing import median_seconds  # noqa: E402  (bench/timing.py)
 
 BF16_CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "avx_vnni", "avx2", "fma")
 
@@ -48,18 +48,6 @@ def cpu_flags() -> list:
     except OSError:
         pass
     return []
-
-
-def median_seconds(call, repeats: int) -> float:
-    """Median wall time of `call()` (which must block until its result is ready) after 2 warm-up calls."""
-    call()
-    call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def tensorflow_timings(args) -> dict:

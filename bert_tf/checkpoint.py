@@ -186,6 +186,44 @@ def _matches_any(name: str, patterns: Iterable[str]) -> bool:
     return any(re.fullmatch(pattern, name) for pattern in patterns)
 
 
+def _plan_restore(variables: Dict[str, object], checkpoint_shapes: Dict[str, Sequence[int]],
+                  expected_missing: Sequence[str], strict: bool) -> Tuple[List[str], List[str], List[str]]:
+    """(problems, names to restore, names left initialized) for model `variables` and a checkpoint's shapes.
+
+    A problem is one line, "name: missing from the checkpoint (model shape [..])" or "name: checkpoint
+    shape [..], model shape [..]"; with `strict` False, or for an `expected_missing` name that is absent,
+    the variable is left initialized instead.
+    """
+    problems, to_restore, initialized = [], [], []
+    for name, variable in sorted(variables.items()):
+        model_shape = tuple(variable.shape)
+        if name not in checkpoint_shapes:
+            if _matches_any(name, expected_missing) or not strict:
+                initialized.append(name)
+            else:
+                problems.append(f"{name}: missing from the checkpoint (model shape {list(model_shape)})")
+            continue
+        checkpoint_shape = tuple(checkpoint_shapes[name])
+        if checkpoint_shape != model_shape:
+            if strict:
+                problems.append(f"{name}: checkpoint shape {list(checkpoint_shape)}, model shape {list(model_shape)}")
+            else:
+                initialized.append(name)
+            continue
+        to_restore.append(name)
+    return problems, to_restore, initialized
+
+
+def checkpoint_mismatches(model, path: str | os.PathLike, expected_missing: Sequence[str] = ()) -> List[str]:
+    """What keeps `load_checkpoint(model, path, expected_missing)` from loading: one line per variable.
+
+    Empty when every model variable is in the checkpoint with its shape (or may be missing). Reads only
+    the checkpoint's index; assigns nothing.
+    """
+    checkpoint_shapes = _open_reader(resolve_checkpoint(path)).get_variable_to_shape_map()
+    return _plan_restore(_model_variables(model), checkpoint_shapes, expected_missing, strict=True)[0]
+
+
 def load_checkpoint(
     model,
     path: str | os.PathLike,
@@ -214,29 +252,11 @@ def load_checkpoint(
     reader = _open_reader(prefix)
     checkpoint_shapes = reader.get_variable_to_shape_map()
     variables = _model_variables(model)
-
-    problems, to_restore, initialized = [], [], []
-    for name, variable in sorted(variables.items()):
-        model_shape = tuple(variable.shape)
-        if name not in checkpoint_shapes:
-            if _matches_any(name, expected_missing) or not strict:
-                initialized.append(name)
-            else:
-                problems.append(f"  {name}: missing from the checkpoint (model shape {list(model_shape)})")
-            continue
-        checkpoint_shape = tuple(checkpoint_shapes[name])
-        if checkpoint_shape != model_shape:
-            message = f"  {name}: checkpoint shape {list(checkpoint_shape)}, model shape {list(model_shape)}"
-            if strict:
-                problems.append(message)
-            else:
-                initialized.append(name)
-            continue
-        to_restore.append(name)
+    problems, to_restore, initialized = _plan_restore(variables, checkpoint_shapes, expected_missing, strict)
     if problems:
         raise CheckpointError(
             f"checkpoint {prefix} does not fit the model ({len(problems)} variables; "
-            "does bert_config.json match this checkpoint?):\n" + "\n".join(problems)
+            "does bert_config.json match this checkpoint?):\n" + "\n".join(f"  {problem}" for problem in problems)
         )
 
     for name in to_restore:

@@ -6,7 +6,7 @@ private FlagValues, so scripts that share flag names (`vocab_file`, `max_seq_len
 one process.
 """
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 from absl import flags
 
@@ -36,3 +36,53 @@ def parse_command_line(
     if leftovers:
         return None, f"unexpected arguments: {' '.join(leftovers)}"
     return flag_values, None
+
+
+def print_error(program: str, message: str, code: int = 1) -> int:
+    """Prints `<program>: error: <message>` to stderr; returns `code` (the exit status to use)."""
+    print(f"{program}: error: {message}", file=sys.stderr)
+    return code
+
+
+def one_line(error: Union[BaseException, str], max_lines: int = 4) -> str:
+    """An error's message on one line: its first `max_lines` non-empty lines joined by "; ", and how
+    many more were cut (a checkpoint error keeps its header and first mismatching variables).
+
+    A TensorFlow `OpError` contributes its `.message` (without the traceback); an empty message gives
+    the exception's type name.
+    """
+    if isinstance(error, BaseException):
+        text = getattr(error, "message", None) or str(error)
+        fallback = type(error).__name__
+    else:
+        text, fallback = error, "error"
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return fallback
+    more = f" (and {len(lines) - max_lines} more)" if len(lines) > max_lines else ""
+    return "; ".join(lines[:max_lines]) + more
+
+
+class FlagDefiner:
+    """Defines flags on one FlagValues with short calls: `define.string(name, default, help)`, ..."""
+
+    def __init__(self, flag_values: flags.FlagValues):
+        self.flag_values = flag_values
+
+    def string(self, name: str, default, help_text: str) -> None:
+        flags.DEFINE_string(name, default, help_text, flag_values=self.flag_values)
+
+    def integer(self, name: str, default, help_text: str) -> None:
+        flags.DEFINE_integer(name, default, help_text, flag_values=self.flag_values)
+
+    def boolean(self, name: str, default, help_text: str) -> None:
+        flags.DEFINE_bool(name, default, help_text, flag_values=self.flag_values)
+
+    def number(self, name: str, default, help_text: str) -> None:
+        flags.DEFINE_float(name, default, help_text, flag_values=self.flag_values)
+
+    def choice(self, name: str, default, choices: Sequence[str], help_text: str) -> None:
+        flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=self.flag_values)
+
+    def alias(self, name: str, original: str) -> None:
+        flags.DEFINE_alias(name, original, flag_values=self.flag_values)

@@ -216,7 +216,8 @@ def test_output_dir_checkpoint_of_another_model_is_a_clear_error(pretrained_dir,
     message = str(raised.value)
     assert "\n" not in message
     assert "model.ckpt-7 of another model" in message
-    assert "output_weights: checkpoint shape [3, 32], model shape [2, 32] (and 1 more)" in message
+    assert "output_bias: checkpoint shape [3], model shape [2]; " in message
+    assert "output_weights: checkpoint shape [3, 32], model shape [2, 32]; " in message
     assert snapshot(output_dir) == before
 
 

@@ -155,39 +155,23 @@ class TrainResult:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def checkpoint_mismatches(model, prefix: str) -> List[str]:
-    """Model variables whose shape differs from, or that are missing in, the checkpoint `prefix`.
-
-    Returns one "name: checkpoint shape [..], model shape [..]" (or "name: missing from the checkpoint")
-    string per problem; empty when every model variable can be restored.
-    """
-    entries = checkpoint_io.list_checkpoint(prefix)
-    problems = []
-    for variable in model.weights:
-        name = variable.path
-        if name not in entries:
-            problems.append(f"{name}: missing from the checkpoint")
-        elif tuple(entries[name][0]) != tuple(variable.shape):
-            problems.append(f"{name}: checkpoint shape {list(entries[name][0])}, model shape {list(variable.shape)}")
-    return problems
-
-
 def check_output_dir_checkpoint(model, output_dir: str) -> Optional[str]:
     """The newest checkpoint in `output_dir` if it fits `model`; None if there is none.
 
     Raises:
-      CheckpointError: one line naming output_dir, the checkpoint and the first mismatching variable, when
+      CheckpointError: one line naming output_dir, the checkpoint and the first 3 mismatching variables, when
         the checkpoint was written for a model of another shape (another bert_config.json or task).
     """
     latest = checkpoint_io.latest_checkpoint(output_dir) if tf.io.gfile.isdir(output_dir) else None
     if latest is None:
         return None
-    problems = checkpoint_mismatches(model, latest)
+    problems = checkpoint_io.checkpoint_mismatches(model, latest)
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        shown = 3
+        more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
         raise CheckpointError(
             f"output_dir {output_dir} holds checkpoint {os.path.basename(latest)} of another model: "
-            f"{problems[0]}{more}; use a new output_dir, or delete its checkpoints to start over"
+            f"{'; '.join(problems[:shown])}{more}; use a new output_dir, or delete its checkpoints to start over"
         )
     return latest
 
