@@ -11,20 +11,14 @@ With `--num_workers=1` the records are exactly the original's for the same seed;
 output is deterministic for a given seed and N. Library code: `bert_tf.data.pretraining`.
 """
 import functools
-from typing import List, Optional
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from bert_tf import cli
 
-FLAGS = flags.FLAGS
 _PROGRAM = "create_pretraining_data.py"
-_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> exit code
 
-# True when this file runs as the program (flags parsed into the global FLAGS by `app.run`); called
-# from Python, `main` parses its argv into a private FlagValues so that scripts sharing flag names can
-# live in one process.
-_USES_GLOBAL_FLAGS = False
 
 _REQUIRED_FLAGS = ("input_file", "output_file", "vocab_file")
 
@@ -107,20 +101,8 @@ def run(flag_values) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point. `argv`: the command line, program name first.
-
-    Run as a program (`app.run`), the flags are already parsed into the global FLAGS and `argv` holds
-    only the leftovers. Called from Python, e.g. `main(["create_pretraining_data.py", "--input_file=...",
-    ...])`, the flags in `argv` are parsed here. Returns the exit status.
-    """
-    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
-    if flag_values is None:
-        return _error(str(message), code=2)
-    return run(flag_values)
-
+ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run)
+main = ENTRY_POINT.main  # main(argv: the command line, program name first) -> exit status
 
 if __name__ == "__main__":
-    define_flags(FLAGS)
-    _USES_GLOBAL_FLAGS = True
-    app.run(main)
+    ENTRY_POINT.run_as_program()

@@ -14,20 +14,13 @@ such as run_classifier.py's `--output_dir`); it must contain the classifier head
 """
 import functools
 import os
-from typing import List, Optional
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from bert_tf import cli
 
-FLAGS = flags.FLAGS
-
-# As in extract_features.py: run as a program the flags live in the global FLAGS; imported (tests),
-# `main` parses its argv into a private FlagValues.
-_USES_GLOBAL_FLAGS = False
-
 _PROGRAM = "export_savedmodel.py"
-_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> exit code
 _REQUIRED_FLAGS = ("task_name", "export_dir")
 _CLASSIFIER_HEAD = ("output_weights", "output_bias")
 
@@ -140,15 +133,8 @@ def run(flag_values) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
-    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
-    if flag_values is None:
-        return _error(str(message), code=2)
-    return run(flag_values)
-
+ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run)
+main = ENTRY_POINT.main  # main(argv: the command line, program name first) -> exit status
 
 if __name__ == "__main__":
-    define_flags(FLAGS)
-    _USES_GLOBAL_FLAGS = True
-    app.run(main)
+    ENTRY_POINT.run_as_program()

@@ -11,20 +11,14 @@ or `--bert_dir=$BERT_BASE_DIR` for the three model flags (explicit flags still w
 and ignored. Library code: `bert_tf.features`.
 """
 import functools
-from typing import List, Optional
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from bert_tf import cli
 
-FLAGS = flags.FLAGS
 _PROGRAM = "extract_features.py"
-_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> exit code
 
-# True when this file runs as the program: its flags then live in the global absl FLAGS parsed by
-# `app.run`. Imported (tests, other code), `main` parses its argv into a private FlagValues instead, so
-# that scripts sharing flag names (`vocab_file`, `max_seq_length`, ...) can live in one process.
-_USES_GLOBAL_FLAGS = False
 
 _REQUIRED_FLAGS = ("input_file", "output_file")
 
@@ -104,20 +98,8 @@ def run(flag_values) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point. `argv`: the command line, program name first.
-
-    Run as a program (`app.run`), the flags are already parsed into the global FLAGS and `argv` holds
-    only the leftovers. Called from Python, e.g. `main(["extract_features.py", "--input_file=...", ...])`,
-    the flags in `argv` are parsed here. Returns the exit status.
-    """
-    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
-    if flag_values is None:
-        return _error(str(message), code=2)
-    return run(flag_values)
-
+ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run)
+main = ENTRY_POINT.main  # main(argv: the command line, program name first) -> exit status
 
 if __name__ == "__main__":
-    define_flags(FLAGS)
-    _USES_GLOBAL_FLAGS = True
-    app.run(main)
+    ENTRY_POINT.run_as_program()

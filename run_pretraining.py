@@ -12,18 +12,13 @@ and `eval_results.txt` with the original keys. Rerunning the same command after 
 from the newest checkpoint in --output_dir.
 """
 import functools
-from typing import List, Optional
 
-from absl import app, flags
+from absl import flags
 
 from bert_tf import cli
 
-FLAGS = flags.FLAGS
-# True when this file runs as the program (flags in the global FLAGS parsed by app.run); imported, `main`
-# parses its argv into a private FlagValues (see bert_tf.cli).
-_USES_GLOBAL_FLAGS = False
 _PROGRAM = "run_pretraining.py"
-_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> code
+_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> exit code
 _REQUIRED_FLAGS = ("bert_config_file", "input_file", "output_dir")
 
 
@@ -125,15 +120,8 @@ def run(flag_values) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point. `argv`: the command line, program name first (see extract_features.main)."""
-    flag_values, message = cli.parse_command_line(argv, define_flags, FLAGS if _USES_GLOBAL_FLAGS else None)
-    if flag_values is None:
-        return _error(str(message), code=2)
-    return run(flag_values)
-
+ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run)
+main = ENTRY_POINT.main  # main(argv: the command line, program name first) -> exit status
 
 if __name__ == "__main__":
-    define_flags(FLAGS)
-    _USES_GLOBAL_FLAGS = True
-    app.run(main)
+    ENTRY_POINT.run_as_program()

@@ -492,16 +492,18 @@ def run(config: ClassifierConfig) -> ClassifierResult:
         result.train = trainer.train(_training_dataset(train_file, config, is_regression, on_tpu))
         global_step = trainer.global_step
 
+    def run_inference(title, examples, split, batch_size):
+        """Caches `examples` as `<split>` features (padded to whole batches on TPUs) and predicts them."""
+        padded = _padded_count(len(examples), batch_size, on_tpu)
+        feature_file = _feature_file(config, processor, tokenizer, examples, split, vocab_digest, padded)
+        logging.info("***** Running %s *****", title)
+        logging.info("  Num examples = %d (%d actual, %d padding)", padded, len(examples), padded - len(examples))
+        logging.info("  Batch size = %d", batch_size)
+        return loop.predict(model, _inference_dataset(feature_file, config, batch_size, is_regression, on_tpu),
+                            strategy=strategy)
+
     if config.do_eval:
-        padded = _padded_count(len(eval_examples), config.eval_batch_size, on_tpu)
-        eval_file = _feature_file(config, processor, tokenizer, eval_examples, "dev", vocab_digest, padded)
-        logging.info("***** Running evaluation *****")
-        logging.info("  Num examples = %d (%d actual, %d padding)", padded, len(eval_examples),
-                     padded - len(eval_examples))
-        logging.info("  Batch size = %d", config.eval_batch_size)
-        prediction = loop.predict(
-            model, _inference_dataset(eval_file, config, config.eval_batch_size, is_regression, on_tpu),
-            strategy=strategy)
+        prediction = run_inference("evaluation", eval_examples, "dev", config.eval_batch_size)
         result.eval_results = eval_results_from_predictions(processor.task_name, prediction, is_regression,
                                                             global_step)
         write_eval_results(os.path.join(config.output_dir, EVAL_RESULTS_FILE), result.eval_results)
@@ -510,14 +512,7 @@ def run(config: ClassifierConfig) -> ClassifierResult:
             logging.info("  %s = %s", key, result.eval_results[key])
 
     if config.do_predict:
-        padded = _padded_count(len(predict_examples), config.predict_batch_size, on_tpu)
-        predict_file = _feature_file(config, processor, tokenizer, predict_examples, "test", vocab_digest, padded)
-        logging.info("***** Running prediction *****")
-        logging.info("  Num examples = %d (%d actual, %d padding)", padded, len(predict_examples),
-                     padded - len(predict_examples))
-        prediction = loop.predict(
-            model, _inference_dataset(predict_file, config, config.predict_batch_size, is_regression, on_tpu),
-            strategy=strategy)
+        prediction = run_inference("prediction", predict_examples, "test", config.predict_batch_size)
         logits = prediction.outputs["logits"][:len(predict_examples)]
         result.test_results_file = os.path.join(config.output_dir, TEST_RESULTS_FILE)
         write_test_results(result.test_results_file, logits, is_regression)

@@ -8,7 +8,7 @@ one process.
 import sys
 from typing import Callable, Optional, Sequence, Tuple, Union
 
-from absl import flags
+from absl import app, flags, logging
 
 
 def parse_command_line(
@@ -36,6 +36,46 @@ def parse_command_line(
     if leftovers:
         return None, f"unexpected arguments: {' '.join(leftovers)}"
     return flag_values, None
+
+
+class EntryPoint:
+    """One entry script's wiring: `main(argv)` from Python, `run_as_program()` under `python script.py`.
+
+    Args:
+      program: the script's file name, the prefix of its error lines (`run_classifier.py: error: ...`).
+      define_flags: defines the script's flags on a FlagValues.
+      run: runs with parsed flags; returns the exit status.
+      info_logging: when called from Python, log at INFO (as `app.run` does by default).
+    """
+
+    def __init__(self, program: str, define_flags: Callable[[flags.FlagValues], None],
+                 run: Callable[[flags.FlagValues], int], info_logging: bool = False):
+        self.program = program
+        self.define_flags = define_flags
+        self.run = run
+        self.info_logging = info_logging
+        self.uses_global_flags = False
+
+    def error(self, message: str, code: int = 1) -> int:
+        """Prints `<program>: error: <message>` to stderr; returns `code`."""
+        return print_error(self.program, message, code)
+
+    def main(self, argv: Optional[Sequence[str]] = None) -> int:
+        """`argv`: the command line, program name first (default sys.argv). Returns the exit status: 2 for
+        a flag error, else `run`'s."""
+        global_flags = flags.FLAGS if self.uses_global_flags else None
+        flag_values, message = parse_command_line(argv, self.define_flags, global_flags)
+        if flag_values is None:
+            return self.error(str(message), code=2)
+        if self.info_logging and not self.uses_global_flags:  # app.run applies --verbosity itself
+            logging.set_verbosity(logging.INFO)
+        return self.run(flag_values)
+
+    def run_as_program(self) -> None:
+        """Defines the flags on absl's global FLAGS and hands over to `app.run` (which parses them)."""
+        self.define_flags(flags.FLAGS)
+        self.uses_global_flags = True
+        app.run(self.main)
 
 
 def print_error(program: str, message: str, code: int = 1) -> int:
