@@ -59,7 +59,7 @@ class ExportError(ValueError):
 def _model_files(flag_values):
     """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises ExportError."""
     from bert_tf.checkpoint import resolve_checkpoint
-    from bert_tf.features import BERT_CONFIG_NAME, VOCAB_NAME
+    from bert_tf.tasks.feature_extraction.run import BERT_CONFIG_NAME, VOCAB_NAME
 
     vocab_file, bert_config_file = flag_values.vocab_file, flag_values.bert_config_file
     if flag_values.bert_dir:
@@ -92,7 +92,7 @@ def _task_processor(flag_values):
     missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
     if missing:
         raise ExportError("missing " + ", ".join(f"--{name}" for name in missing))
-    from bert_tf.data import glue
+    from bert_tf.tasks.classification import examples as glue
 
     return glue.get_processor(flag_values.task_name)
 

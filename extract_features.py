@@ -8,7 +8,7 @@
 or `--bert_dir=$BERT_BASE_DIR` for the three model flags (explicit flags still win). Each input line is
 `text_a` or `text_a ||| text_b`; each output line is `{"linex_index": i, "features": [{"token": ...,
 "layers": [{"index": -1, "values": [...]}, ...]}, ...]}`. The TPU flags of the original are accepted
-and ignored. Library code: `bert_tf.features`.
+and ignored. Library code: `bert_tf.tasks.feature_extraction.run`.
 """
 import functools
 
@@ -67,7 +67,7 @@ def run(flag_values) -> int:
     # Imported here so that `--help` and flag errors do not wait for TensorFlow.
     import tensorflow as tf
 
-    from bert_tf import features
+    from bert_tf.tasks.feature_extraction import run as features
 
     # The original computed in full float32; TensorFloat-32 matmuls (on by default on recent NVIDIA
     # GPUs) would move the written values by ~1e-3.

@@ -10,7 +10,7 @@ the three model flags from a released model folder (explicit flags win). Added: 
 `--dtype`, `--pad_to_max_length`, `--group_by_length`, `--seed`, `--keep_checkpoint_max`, `--export_dir`,
 `--max_train_steps`, `--log_every_steps`. Re-running a command after an interruption resumes training from
 the newest checkpoint in `--output_dir`. Bad input exits with status 1 and a one-line message.
-Library code: `bert_tf.classifier`.
+Library code: `bert_tf.tasks.classification.run`.
 """
 import functools
 import os
@@ -75,8 +75,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def config_from_flags(flag_values):
-    """The `bert_tf.classifier.ClassifierConfig` for parsed flags (`--bert_dir` filled in)."""
-    from bert_tf import classifier
+    """The `bert_tf.tasks.classification.run.ClassifierConfig` for parsed flags (`--bert_dir` filled in)."""
+    from bert_tf.tasks.classification import run as classifier
 
     model_files = {"bert_config_file": flag_values.bert_config_file, "vocab_file": flag_values.vocab_file,
                    "init_checkpoint": flag_values.init_checkpoint}
@@ -125,7 +125,7 @@ def run(flag_values) -> int:
     # Imported here so that `--help` and flag errors do not wait for TensorFlow.
     import tensorflow as tf
 
-    from bert_tf import classifier
+    from bert_tf.tasks.classification import run as classifier
     from bert_tf.checkpoint import CheckpointError
     from bert_tf.training.loop import TrainingError
 

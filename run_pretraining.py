@@ -63,8 +63,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def config_from_flags(flag_values):
-    """The `bert_tf.pretrain.PretrainingRunConfig` for parsed flags."""
-    from bert_tf import pretrain
+    """The `bert_tf.tasks.pretraining.run.PretrainingRunConfig` for parsed flags."""
+    from bert_tf.tasks.pretraining import run as pretrain
 
     return pretrain.PretrainingRunConfig(
         bert_config_file=flag_values.bert_config_file,
@@ -103,9 +103,9 @@ def run(flag_values) -> int:
     # Imported here so that `--help` and flag errors do not wait for TensorFlow.
     import tensorflow as tf
 
-    from bert_tf import pretrain
+    from bert_tf.tasks.pretraining import run as pretrain
     from bert_tf.checkpoint import CheckpointError
-    from bert_tf.data.pretraining_records import PretrainingRecordError
+    from bert_tf.tasks.pretraining.records import PretrainingRecordError
 
     try:
         results = pretrain.run(config_from_flags(flag_values))

@@ -4,7 +4,7 @@ The original recipe (google-research/bert README): max_seq_length 128, train_bat
 2e-5, 3 epochs, warmup 10%, AdamWeightDecay. Batches are padded to their longest example (multiple of 8)
 and, by default, made of similar-length examples (`--group_by_length`: each window of 8 shuffled batches is
 sorted by length before it is cut into batches, whose order is then shuffled); `--no-group_by_length` keeps
-the original's random batches. Each seed is a full `bert_tf.classifier.run` (train, then evaluate on
+the original's random batches. Each seed is a full `bert_tf.tasks.classification.run.run` (train, then evaluate on
 dev.tsv) in a fresh output folder.
 Prints a markdown table: per seed dev accuracy, dev F1 and training examples/s (leaving out the first step,
 which traces the step function), then the mean.
@@ -33,7 +33,7 @@ from absl import logging  # noqa: E402
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
-from bert_tf import classifier  # noqa: E402
+from bert_tf.tasks.classification import run as classifier  # noqa: E402
 
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
 PYTORCH_REFERENCE = {"eval_accuracy": 0.7586, "examples_per_second": 12.7}

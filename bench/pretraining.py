@@ -79,7 +79,7 @@ def peak_matmul_flops(dtype, repeats=5):
 def tensorflow_step(model, dtype, jit_compile):
     import tensorflow as tf
 
-    from bert_tf import pretrain
+    from bert_tf.tasks.pretraining import run as pretrain
     from bert_tf.training.optimization import OptimizerConfig, create_optimizer
 
     optimizer = create_optimizer(OptimizerConfig(learning_rate=1e-4, num_train_steps=10000, num_warmup_steps=100))

@@ -1,4 +1,4 @@
-"""Tests for bert_tf.data.classifier_features: packing, TFRecord layout, tf.data pipeline."""
+"""Tests for bert_tf.tasks.classification.features: packing, TFRecord layout, tf.data pipeline."""
 import collections
 import json
 import os
@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import tokenization
-from bert_tf.data import classifier_features as cf
-from bert_tf.data import glue
+from bert_tf.tasks.classification import features as cf
+from bert_tf.tasks.classification import examples as glue
 from conftest import require_shared
 
 _WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away", "it", "was", "good", "."]

@@ -14,7 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from bert_tf import BertConfig, features, tokenization
+from bert_tf import BertConfig, tokenization
+
+from bert_tf.tasks.feature_extraction import run as features
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:

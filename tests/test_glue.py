@@ -1,10 +1,10 @@
-"""Tests for bert_tf.data.glue: processors on the shared GLUE files, synthetic layouts, bad input."""
+"""Tests for bert_tf.tasks.classification.examples: processors on the shared GLUE files, synthetic layouts, bad input."""
 import collections
 import os
 
 import pytest
 
-from bert_tf.data import glue
+from bert_tf.tasks.classification import examples as glue
 from conftest import require_shared
 
 

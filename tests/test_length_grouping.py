@@ -1,10 +1,12 @@
-"""Length-grouped training batches (bert_tf.data.length_grouping) and the progress reporter."""
+"""Length-grouped training batches (bert_tf.training.length_grouping) and the progress reporter."""
 import io
 
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.data import classifier_features, length_grouping
+from bert_tf.tasks.classification import features as classifier_features
+
+from bert_tf.training import length_grouping
 from bert_tf.training.progress import ProgressReporter
 
 MAX_SEQ_LENGTH = 32

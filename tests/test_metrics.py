@@ -1,10 +1,12 @@
-"""Tests for bert_tf.data.metrics against hand-computed values (no scipy / sklearn available)."""
+"""Tests for bert_tf.tasks.classification.metrics against hand-computed values (no scipy / sklearn available)."""
 import math
 
 import numpy as np
 import pytest
 
-from bert_tf.data import glue, metrics
+from bert_tf.tasks.classification import examples as glue
+
+from bert_tf.tasks.classification import metrics
 
 
 def test_accuracy():

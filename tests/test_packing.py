@@ -1,4 +1,4 @@
-"""Tests for bert_tf.data.packing against the reference packed inputs (run_classifier.py layout)."""
+"""Tests for bert_tf.tokenization.packing against the reference packed inputs (run_classifier.py layout)."""
 import json
 import random
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bert_tf import tokenization
-from bert_tf.data import packing
+from bert_tf.tokenization import packing
 
 
 def _original_truncate_loop(tokens_a, tokens_b, max_length):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import pretrain
-from bert_tf.data.pretraining_records import PretrainingRecordError
+from bert_tf.tasks.pretraining import run as pretrain
+from bert_tf.tasks.pretraining.records import PretrainingRecordError
 
 
 def _original_records(refs_dir):

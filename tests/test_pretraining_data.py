@@ -1,4 +1,4 @@
-"""Tests for bert_tf.data.pretraining (create_pretraining_data.py): format, statistics, determinism,
+"""Tests for bert_tf.tasks.pretraining.instances (create_pretraining_data.py): format, statistics, determinism,
 parity with the records written by the original tool, and bad input."""
 import array
 import os
@@ -10,8 +10,8 @@ import tensorflow as tf
 
 import create_pretraining_data
 from bert_tf import tokenization
-from bert_tf.data import pretraining
-from bert_tf.data import pretraining_records
+from bert_tf.tasks.pretraining import instances as pretraining
+from bert_tf.tasks.pretraining import records as pretraining_records
 
 UNCASED = ("vocab", "bert-base-uncased", "vocab.txt")
 

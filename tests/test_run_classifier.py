@@ -315,7 +315,7 @@ def test_subprocess_error_exits_1_without_traceback(tmp_path):
 
 
 def test_result_files_for_classification_and_regression(tmp_path):
-    from bert_tf import classifier
+    from bert_tf.tasks.classification import run as classifier
     from bert_tf.training.loop import PredictResult
 
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)

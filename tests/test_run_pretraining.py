@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_tf import pretrain
+from bert_tf.tasks.pretraining import run as pretrain
 from bert_tf.checkpoint import latest_checkpoint, list_checkpoint, load_checkpoint
 
 from conftest import PROJECT_ROOT

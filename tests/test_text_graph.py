@@ -1,4 +1,4 @@
-"""Tests for bert_tf.text_graph: the in-graph tokenizer equals FullTokenizer + packing exactly."""
+"""Tests for bert_tf.tokenization.in_graph: the in-graph tokenizer equals FullTokenizer + packing exactly."""
 import json
 import random
 import unicodedata
@@ -10,8 +10,8 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tensorflow_text")
 
 from bert_tf import tokenization  # noqa: E402
-from bert_tf import text_graph  # noqa: E402
-from bert_tf.data import packing  # noqa: E402
+from bert_tf.tokenization import in_graph as text_graph  # noqa: E402
+from bert_tf.tokenization import packing  # noqa: E402
 
 REFERENCE_CASES = [
     ("uncased", "bert-base-uncased", True),

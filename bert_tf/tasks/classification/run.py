@@ -39,7 +39,10 @@ from absl import logging
 from bert_tf import tokenization
 from bert_tf.checkpoint import CheckpointError, resolve_checkpoint
 from bert_tf.config import BertConfig
-from bert_tf.data import classifier_features, glue, length_grouping, metrics
+from bert_tf.tasks.classification import features as classifier_features
+from bert_tf.tasks.classification import examples as glue
+from bert_tf.training import length_grouping
+from bert_tf.tasks.classification import metrics
 from bert_tf.modeling import BertClassifier
 from bert_tf.training import loop, optimization, precision, strategies
 
@@ -66,7 +69,7 @@ class ClassifierConfig:
       use_xla: compile the training step with XLA.
       dtype: "float32", "mixed_float16" or "mixed_bfloat16".
       pad_to_max_length: pad every batch to max_seq_length instead of its longest example (multiple of 8).
-      group_by_length: training batches of similar-length examples (see `bert_tf.data.length_grouping`).
+      group_by_length: training batches of similar-length examples (see `bert_tf.training.length_grouping`).
       seed: seeds initialization, dropout and shuffling (None: random).
       export_dir: after the run, export a SavedModel for TF Serving there (`bert_tf.serving`).
       max_train_steps: stop (and end the learning-rate schedule) after at most this many steps.

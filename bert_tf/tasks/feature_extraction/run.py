@@ -36,7 +36,7 @@ from absl import logging
 from bert_tf import tokenization
 from bert_tf.checkpoint import load_checkpoint, resolve_checkpoint
 from bert_tf.config import BertConfig
-from bert_tf.data.packing import pack_tokens
+from bert_tf.tokenization.packing import pack_tokens
 from bert_tf.modeling import BertModel
 
 __all__ = [

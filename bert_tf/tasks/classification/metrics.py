@@ -9,7 +9,7 @@ from typing import Dict
 
 import numpy as np
 
-from bert_tf.data import glue
+from bert_tf.tasks.classification import examples as glue
 
 
 def _as_pair(predictions, labels, dtype=None):

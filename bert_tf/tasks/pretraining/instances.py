@@ -46,7 +46,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from bert_tf.data.pretraining_records import (
+from bert_tf.tasks.pretraining.records import (
     PRETRAINING_FEATURE_NAMES,
     ID_TYPECODE,
     ExampleEncoder,

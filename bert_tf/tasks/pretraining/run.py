@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.data.pretraining_records import check_pretraining_tfrecord, pretraining_feature_spec
+from bert_tf.tasks.pretraining.records import check_pretraining_tfrecord, pretraining_feature_spec
 
 MLM_DENOMINATOR_EPSILON = 1e-5
 EVAL_RESULT_KEYS = (

@@ -1,7 +1,7 @@
 """In-graph BERT tokenization and packing for SavedModels (TF Serving), equal to ``FullTokenizer``.
 
 ``InGraphBertTokenizer`` maps a batch of raw UTF-8 strings to the ids that
-``bert_tf.tokenization.FullTokenizer`` + ``bert_tf.data.packing`` produce, inside a ``tf.function``.
+``bert_tf.tokenization.FullTokenizer`` + ``bert_tf.tokenization.packing`` produce, inside a ``tf.function``.
 
 Why not ``tensorflow_text.BertTokenizer`` / ``FastBertTokenizer`` as they are: on the reference strings
 both differ from the original tokenizer (they replace control characters by spaces instead of deleting
@@ -154,7 +154,7 @@ def _character_tables() -> _CharacterTables:
 # ----------------------------------------------------------------------------------------------------
 def truncated_pair_lengths_in_graph(length_a: tf.Tensor, length_b: tf.Tensor,
                                     max_num_tokens) -> Tuple[tf.Tensor, tf.Tensor]:
-    """``bert_tf.data.packing.truncated_pair_lengths`` with TF ops, element-wise over int tensors."""
+    """``bert_tf.tokenization.packing.truncated_pair_lengths`` with TF ops, element-wise over int tensors."""
     max_num_tokens = tf.cast(max_num_tokens, length_a.dtype)
     excess = length_a + length_b - max_num_tokens
     only_a = length_a - length_b >= excess
@@ -170,7 +170,7 @@ def truncated_pair_lengths_in_graph(length_a: tf.Tensor, length_b: tf.Tensor,
 
 def pack_ids_in_graph(ids_a: tf.RaggedTensor, ids_b: Optional[tf.RaggedTensor], max_seq_length: int,
                       cls_id, sep_id) -> Dict[str, tf.Tensor]:
-    """Packs word-piece ids like ``bert_tf.data.packing`` (``[CLS] A [SEP] (B [SEP])``), zero padded.
+    """Packs word-piece ids like ``bert_tf.tokenization.packing`` (``[CLS] A [SEP] (B [SEP])``), zero padded.
 
     Args:
       ids_a: int RaggedTensor [batch, (tokens_a)].

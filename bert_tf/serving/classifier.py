@@ -14,7 +14,7 @@ Signatures:
   outputs: classification: ``probabilities`` float32 [batch, num_labels] (softmax of the logits) and
            ``label`` string [batch] (``label_list[argmax(probabilities)]``);
            regression (STS-B): ``predictions`` float32 [batch] (the single logit) instead.
-``serve_ids`` (already packed features, e.g. from ``bert_tf.data.packing``)
+``serve_ids`` (already packed features, e.g. from ``bert_tf.tokenization.packing``)
   inputs:  int32 ``input_ids``, ``input_mask``, ``segment_ids`` [batch, seq] (seq <= the model's
            ``max_position_embeddings``).
   outputs: ``probabilities`` float32 [batch, num_labels]; regression: ``predictions`` float32 [batch].
@@ -35,7 +35,7 @@ that are never restored (see ``_tf_variables``).
 
 Ops and TF Serving:
 
-* Tokenization is ``bert_tf.text_graph.InGraphBertTokenizer`` (exactly ``FullTokenizer``'s ids and the
+* Tokenization is ``bert_tf.tokenization.in_graph.InGraphBertTokenizer`` (exactly ``FullTokenizer``'s ids and the
   original packing). Besides core TensorFlow ops it needs the ``tensorflow_text`` ops
   ``WordpieceTokenizeWithOffsets`` (always) and ``NormalizeUTF8`` (``do_lower_case=True`` only) --
   ``text_graph.TENSORFLOW_TEXT_OPS``. Truncation is plain TF ops: no ``RoundRobinTrimmer``,
@@ -65,7 +65,7 @@ from typing import Dict, List, Optional, Sequence
 import tensorflow as tf
 
 from bert_tf import tokenization
-from bert_tf.text_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer
+from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer
 
 __all__ = [
     "SERVING_SIGNATURE",
@@ -315,7 +315,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
 
 
 def is_pair_task(processor) -> bool:
-    """Whether a ``bert_tf.data.glue`` processor's examples have a ``text_b`` (MRPC: yes, SST-2: no)."""
+    """Whether a ``bert_tf.tasks.classification.examples`` processor's examples have a ``text_b`` (MRPC: yes, SST-2: no)."""
     return any(layout.text_b_column is not None for layout in processor.split_layouts.values())
 
 
@@ -324,7 +324,7 @@ def export_for_task(model, processor, vocab_file, do_lower_case: bool, max_seq_l
     """``export_classifier`` with the labels, regression flag and pair/single inputs of a GLUE task.
 
     Args:
-      processor: from ``bert_tf.data.glue.get_processor(task_name)``.
+      processor: from ``bert_tf.tasks.classification.examples.get_processor(task_name)``.
       (the rest as for ``export_classifier``.)
     Returns:
       The new version folder.

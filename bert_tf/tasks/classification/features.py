@@ -1,6 +1,6 @@
 """Sequence-classification features: examples -> padded ids -> TFRecords -> batched ``tf.data`` pipeline.
 
-Matches the original ``run_classifier.py``: ``[CLS] A [SEP] (B [SEP])`` packing (``bert_tf.data.packing``),
+Matches the original ``run_classifier.py``: ``[CLS] A [SEP] (B [SEP])`` packing (``bert_tf.tokenization.packing``),
 TFRecord feature names and types::
 
     input_ids, input_mask, segment_ids   int64 [max_seq_length]
@@ -17,7 +17,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.data import packing
+from bert_tf.tokenization import packing
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "is_real_example")
 _SEQUENCE_FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")

@@ -1,0 +1,134 @@
+"""File helpers shared by every task: atomic writes, `eval_results.txt`, input globs, content digests.
+
+All paths go through `tf.io.gfile`, so `gs://` and other TensorFlow file systems work as local paths.
+Writes go to a temporary name in the same folder and are renamed when complete, so an interrupted run
+never leaves a half-written output and never destroys the previous one.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import os
+import uuid
+from typing import Dict, Iterator, List, Mapping, Sequence, Union
+
+from bert_tf.errors import InputError
+
+TEMPORARY_MARKER = ".tmp-"
+EVAL_RESULTS_FILE = "eval_results.txt"
+
+
+def _gfile():
+    import tensorflow as tf  # imported late: reading flags and local files needs no TensorFlow
+
+    return tf.io.gfile
+
+
+def is_remote(path: str) -> bool:
+    """Whether `path` is on a TensorFlow file system other than the local one (`gs://...`)."""
+    return "://" in str(path)
+
+
+def temporary_name(path: str) -> str:
+    """A unique sibling name for `path` (`<path>.tmp-<random>`), for writing before a rename."""
+    return f"{path}{TEMPORARY_MARKER}{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str, mode: str = "w") -> Iterator:
+    """Opens a temporary sibling of `path` for writing; renames it to `path` when the block succeeds.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed and `path` is untouched.
+    """
+    gfile = _gfile()
+    temporary = temporary_name(path)
+    try:
+        with gfile.GFile(temporary, mode) as writer:
+            yield writer
+        gfile.rename(temporary, path, overwrite=True)
+    except BaseException:
+        if gfile.exists(temporary):
+            gfile.remove(temporary)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary name (see `atomic_writer`)."""
+    with atomic_writer(path) as writer:
+        writer.write(text)
+
+
+def format_eval_results(results: Mapping[str, object]) -> str:
+    """`key = value` lines sorted by key: the original scripts' `eval_results.txt` format."""
+    return "".join(f"{key} = {results[key]}\n" for key in sorted(results))
+
+
+def write_eval_results(path: str, results: Mapping[str, object]) -> None:
+    """Writes `results` as `key = value` lines sorted by key, atomically."""
+    atomic_write_text(path, format_eval_results(results))
+
+
+def read_eval_results(path: str) -> Dict[str, str]:
+    """Reads a `key = value` file back (values as strings)."""
+    with _gfile().GFile(path, "r") as reader:
+        pairs = (line.split(" = ", 1) for line in reader.read().splitlines() if " = " in line)
+        return {key: value for key, value in pairs}
+
+
+def split_comma_list(value: Union[str, Sequence[str]]) -> List[str]:
+    """`"a, b,,c"` (or a list) -> `["a", "b", "c"]`."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if item and item.strip()]
+
+
+def expand_input_files(input_file: Union[str, Sequence[str]], flag_name: str = "input_file") -> List[str]:
+    """The original scripts' `--input_file`: comma-separated files or glob patterns -> file names.
+
+    Each pattern's matches are sorted (the order does not depend on the file system's listing); patterns
+    keep their given order; an existing name is taken as is, even with glob characters in it.
+
+    Raises:
+      InputError: nothing given, or a pattern that matches no file (naming the flag and the pattern).
+    """
+    patterns = split_comma_list(input_file)
+    if not patterns:
+        raise InputError(f"--{flag_name} is empty: give one or more files or glob patterns")
+    files: List[str] = []
+    for pattern in patterns:
+        if os.path.isfile(pattern):
+            files.append(pattern)
+            continue
+        if is_remote(pattern):
+            matches = sorted(_gfile().glob(pattern))
+        else:
+            matches = sorted(path for path in glob.glob(pattern) if os.path.isfile(path))
+        if not matches:
+            raise InputError(f"--{flag_name}: no file matches {pattern!r}")
+        files.extend(matches)
+    return files
+
+
+def file_digest(path: str, chunk_size: int = 1 << 20) -> str:
+    """The SHA-256 of a file's content, as hex (used to key caches on content, not on times)."""
+    digest = hashlib.sha256()
+    with _gfile().GFile(path, "rb") as reader:
+        while True:
+            chunk = reader.read(chunk_size)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remove_stale_temporaries(folder: str) -> int:
+    """Removes `*.tmp-*` files that an interrupted run left in `folder`; returns how many."""
+    gfile = _gfile()
+    if not gfile.isdir(folder):
+        return 0
+    removed = 0
+    for name in gfile.listdir(folder):
+        if TEMPORARY_MARKER in name and not gfile.isdir(os.path.join(folder, name)):
+            gfile.remove(os.path.join(folder, name))
+            removed += 1
+    return removed
