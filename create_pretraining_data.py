@@ -8,7 +8,7 @@
 
 Same flags, defaults and output format as the original, plus `--num_workers` (default: all cores).
 With `--num_workers=1` the records are exactly the original's for the same seed; with N workers the
-output is deterministic for a given seed and N. Library code: `bert_tf.tasks.pretraining.instances`.
+output is deterministic for a given seed and N. Library code: `bert_tf.tasks.pretraining.create`.
 """
 import functools
 
@@ -64,7 +64,7 @@ def run(flag_values) -> int:
     import tensorflow as tf
 
     from bert_tf import tokenization
-    from bert_tf.tasks.pretraining import instances as pretraining
+    from bert_tf.tasks.pretraining import create as pretraining
 
     try:
         missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]

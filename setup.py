@@ -13,6 +13,7 @@ setuptools.setup(
         "extract_features",
         "export_savedmodel",
         "run_classifier",
+        "run_ner",
         "run_pretraining",
         "run_squad",
     ],

@@ -1,4 +1,4 @@
-"""Pretraining data creation throughput (instances/s): ``bert_tf.tasks.pretraining.instances`` on WikiText-2 test.
+"""Pretraining data creation throughput (instances/s): ``bert_tf.tasks.pretraining.create`` on WikiText-2 test.
 
 Same work as the original ``create_pretraining_data.py`` run: read and tokenize
 ``shared/data/pretraining_text/wikitext2_test_sentences.txt`` (uncased vocabulary), ``dupe_factor`` 10,
@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402,F401  (start-up: imported before timing; u
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bert_tf import tokenization  # noqa: E402
-from bert_tf.tasks.pretraining import instances as pretraining  # noqa: E402
+from bert_tf.tasks.pretraining import create as pretraining  # noqa: E402
 
 ORIGINAL_INSTANCES_PER_SECOND = 2350.0  # the original tool on this input: 27,987 instances in ~12 s
 

@@ -12,16 +12,17 @@ name with `tf.train.init_from_checkpoint` or `Saver.restore`.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
-import uuid
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-logger = logging.getLogger(__name__)
+from bert_tf.errors import UserError
+from bert_tf.files import atomic_write_text, temporary_name
+
 
 INDEX_SUFFIX = ".index"
 DATA_SUFFIX = ".data-00000-of-00001"
@@ -29,7 +30,7 @@ STATE_FILE = "checkpoint"
 GLOBAL_STEP = "global_step"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint path that cannot be read, or a checkpoint that does not fit the model."""
 
 
@@ -142,14 +143,7 @@ def _write_state_file(directory: str, prefixes: Sequence[str]) -> None:
 
     lines = [f"model_checkpoint_path: {quoted(prefixes[-1])}\n"]
     lines += [f"all_model_checkpoint_paths: {quoted(prefix)}\n" for prefix in prefixes]
-    _atomic_write_text(os.path.join(directory, STATE_FILE), "".join(lines))
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with tf.io.gfile.GFile(temporary, "w") as writer:
-        writer.write(text)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    atomic_write_text(os.path.join(directory, STATE_FILE), "".join(lines))
 
 
 def list_checkpoint(path: str | os.PathLike) -> Dict[str, Tuple[Tuple[int, ...], str]]:
@@ -286,9 +280,9 @@ def load_checkpoint(
         optimizer_slots_restored=slots_restored,
         global_step=global_step,
     )
-    logger.info(report.summary())
+    logging.info(report.summary())
     for name in initialized:
-        logger.info("not in the checkpoint, initialized: %s", name)
+        logging.info("not in the checkpoint, initialized: %s", name)
     return report
 
 
@@ -338,7 +332,7 @@ def save_checkpoint(
         tensors[GLOBAL_STEP] = tf.constant(int(global_step), dtype=tf.int64)
 
     names = sorted(tensors)
-    temporary = f"{prefix}.tmp-{uuid.uuid4().hex[:8]}"
+    temporary = temporary_name(prefix)
     tf.raw_ops.SaveV2(
         prefix=temporary,
         tensor_names=names,

@@ -1,14 +1,28 @@
 """Command-line plumbing shared by the entry scripts.
 
-Run as a program (`app.run`), a script's flags are already parsed into absl's global FLAGS. Called
-from Python (`main(["extract_features.py", "--input_file=...", ...])`), its flags are parsed into a
-private FlagValues, so scripts that share flag names (`vocab_file`, `max_seq_length`, ...) can run in
-one process.
+* `EntryPoint`: one script's wiring. `python run_x.py ...` goes through absl's `app.run` (global FLAGS);
+  `main(["run_x.py", "--flag=..."])` from Python parses into a private `FlagValues`, so scripts that
+  share flag names can run in one process. Errors are handled here once: a `bert_tf.errors.UserError`
+  (and an unreadable file, a TensorFlow op error) prints `<script>: error: <one line>` and exits 1;
+  Ctrl-C prints one line and exits 130.
+* `FlagDefiner`: short `define.string(name, default, help)` calls, registered under the script's own
+  module so that `--help` lists them.
+* `define_model_flags`, `define_run_flags`, `define_fine_tuning_flags`: the flags every training script
+  shares, defined once; `model_files_from_flags`, `run_options_from_flags`, `fine_tuning_from_flags`
+  turn them into the `bert_tf.training.run_options` objects.
 """
+import os
 import sys
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 from absl import app, flags, logging
+
+from bert_tf.errors import UserError
+
+# TensorFlow's C++ start-up lines (oneDNN banner, CUDA probing) are hidden unless asked for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# oneDNN kernels are off by default on CPUs without AVX-512 VNNI; on AVX2 CPUs they train BERT ~25% faster.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def parse_command_line(
@@ -19,7 +33,7 @@ def parse_command_line(
     """Returns (flag_values, None), or (None, error message) for a flag error or unexpected arguments.
 
     Args:
-      argv: the command line, program name first (default sys.argv).
+      argv: the command line, program name first (default `sys.argv`).
       define_flags: defines the script's flags on a FlagValues.
       global_flags: absl's FLAGS when run as a program (already parsed), else None.
     """
@@ -44,7 +58,7 @@ class EntryPoint:
     Args:
       program: the script's file name, the prefix of its error lines (`run_classifier.py: error: ...`).
       define_flags: defines the script's flags on a FlagValues.
-      run: runs with parsed flags; returns the exit status.
+      run: runs with parsed flags; returns the exit status (0) or raises `UserError`.
       info_logging: when called from Python, log at INFO (as `app.run` does by default).
     """
 
@@ -61,21 +75,37 @@ class EntryPoint:
         return print_error(self.program, message, code)
 
     def main(self, argv: Optional[Sequence[str]] = None) -> int:
-        """`argv`: the command line, program name first (default sys.argv). Returns the exit status: 2 for
-        a flag error, else `run`'s."""
+        """`argv`: the command line, program name first (default `sys.argv`). Returns the exit status: 2 for
+        a flag error, 1 for a user error, 130 for Ctrl-C, else `run`'s."""
         global_flags = flags.FLAGS if self.uses_global_flags else None
         flag_values, message = parse_command_line(argv, self.define_flags, global_flags)
         if flag_values is None:
             return self.error(str(message), code=2)
         if self.info_logging and not self.uses_global_flags:  # app.run applies --verbosity itself
             logging.set_verbosity(logging.INFO)
-        return self.run(flag_values)
+        try:
+            return self.run(flag_values)
+        except KeyboardInterrupt:
+            return self.error("interrupted (the newest checkpoint in --output_dir is complete; run the same "
+                              "command again to resume)", code=130)
+        except (UserError, OSError) as error:
+            return self.error(one_line(error))
+        except Exception as error:  # TensorFlow's op errors (e.g. a corrupted record) name no Python type here
+            if _is_tensorflow_op_error(error):
+                return self.error(one_line(error))
+            raise
 
     def run_as_program(self) -> None:
-        """Defines the flags on absl's global FLAGS and hands over to `app.run` (which parses them)."""
+        """Defines the flags on absl's global FLAGS (under the script's module, so `--help` lists them) and
+        hands over to `app.run` (which parses them)."""
         self.define_flags(flags.FLAGS)
         self.uses_global_flags = True
         app.run(self.main)
+
+
+def _is_tensorflow_op_error(error: BaseException) -> bool:
+    tensorflow = sys.modules.get("tensorflow")
+    return tensorflow is not None and isinstance(error, tensorflow.errors.OpError)
 
 
 def print_error(program: str, message: str, code: int = 1) -> int:
@@ -104,25 +134,134 @@ def one_line(error: Union[BaseException, str], max_lines: int = 4) -> str:
 
 
 class FlagDefiner:
-    """Defines flags on one FlagValues with short calls: `define.string(name, default, help)`, ..."""
+    """Defines flags on one FlagValues with short calls: `define.string(name, default, help)`, ...
+
+    Flags defined on absl's global FLAGS for a script run as a program are registered under the main
+    module (`sys.argv[0]`), which is what `--help` lists.
+    """
 
     def __init__(self, flag_values: flags.FlagValues):
         self.flag_values = flag_values
+        self.module_name = sys.argv[0] if flag_values is flags.FLAGS else None
+
+    def _options(self) -> dict:
+        options = {"flag_values": self.flag_values}
+        if self.module_name:
+            options["module_name"] = self.module_name
+        return options
 
     def string(self, name: str, default, help_text: str) -> None:
-        flags.DEFINE_string(name, default, help_text, flag_values=self.flag_values)
+        flags.DEFINE_string(name, default, help_text, **self._options())
 
     def integer(self, name: str, default, help_text: str) -> None:
-        flags.DEFINE_integer(name, default, help_text, flag_values=self.flag_values)
+        flags.DEFINE_integer(name, default, help_text, **self._options())
 
     def boolean(self, name: str, default, help_text: str) -> None:
-        flags.DEFINE_bool(name, default, help_text, flag_values=self.flag_values)
+        flags.DEFINE_bool(name, default, help_text, **self._options())
 
     def number(self, name: str, default, help_text: str) -> None:
-        flags.DEFINE_float(name, default, help_text, flag_values=self.flag_values)
+        flags.DEFINE_float(name, default, help_text, **self._options())
 
     def choice(self, name: str, default, choices: Sequence[str], help_text: str) -> None:
-        flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=self.flag_values)
+        flags.DEFINE_enum(name, default, list(choices), help_text, **self._options())
 
     def alias(self, name: str, original: str) -> None:
         flags.DEFINE_alias(name, original, flag_values=self.flag_values)
+
+
+# ---------------------------------------------------------------------------------------- shared flags
+def define_model_flags(define: FlagDefiner, init_checkpoint_help: str = "Initial checkpoint (usually from a "
+                       "pre-trained BERT model).") -> None:
+    """The original's model flags (`bert_config_file`, `vocab_file`, `init_checkpoint`, `do_lower_case`)."""
+    define.string("bert_config_file", None, "The config json file corresponding to the pre-trained BERT model.")
+    define.string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+    define.string("init_checkpoint", None, init_checkpoint_help)
+    define.boolean("do_lower_case", True, "Whether to lower case the input text. True for uncased models.")
+
+
+def define_tpu_flags(define: FlagDefiner) -> None:
+    """The original's TPU flags (`use_tpu`, `tpu_name`, ...): `--use_tpu` means `--strategy=tpu`."""
+    define.integer("iterations_per_loop", 1000, "How many steps to make in each estimator call (TPU only here).")
+    define.boolean("use_tpu", False, "Whether to use TPU (same as --strategy=tpu).")
+    define.string("tpu_name", None, "The Cloud TPU to use for training.")
+    define.string("tpu_zone", None, "[Optional] GCE zone where the Cloud TPU is located (accepted, unused).")
+    define.string("gcp_project", None, "[Optional] Project name for the Cloud TPU-enabled project (accepted, unused).")
+    define.string("master", None, "[Optional] TensorFlow master URL (the TPU address when --tpu_name is not given).")
+    define.integer("num_tpu_cores", 8, "Only used if `use_tpu` is True (accepted; the TPU reports its cores).")
+
+
+def define_fine_tuning_flags(define: FlagDefiner, learning_rate: float = 5e-5, train_batch_size: int = 32,
+                             predict_batch_size: int = 8) -> None:
+    """The original fine-tuning recipe flags (defaults: the original script's)."""
+    define.integer("train_batch_size", train_batch_size, "Total batch size for training.")
+    define.integer("eval_batch_size", 8, "Total batch size for eval.")
+    define.integer("predict_batch_size", predict_batch_size, "Total batch size for predict.")
+    define.number("learning_rate", learning_rate, "The initial learning rate for Adam.")
+    define.number("num_train_epochs", 3.0, "Total number of training epochs to perform.")
+    define.number("warmup_proportion", 0.1, "Proportion of training to perform linear learning rate warmup for. "
+                                            "E.g., 0.1 = 10% of training.")
+
+
+def define_run_flags(define: FlagDefiner, export: bool = True) -> None:
+    """This project's additions, the same in every training script."""
+    define.string("bert_dir", None, "A released model folder: sets --bert_config_file, --vocab_file and "
+                                    "--init_checkpoint from its bert_config.json, vocab.txt and checkpoint "
+                                    "unless given.")
+    define.string("strategy", None, "tf.distribute strategy: one_device (default), mirrored, "
+                                    "multi_worker_mirrored, tpu.")
+    define.boolean("use_xla", False, "Compile the training step with XLA (the optimizer update is always "
+                                     "XLA-compiled).")
+    define.string("dtype", "float32", "float32, mixed_float16 (GPU, loss scaling) or mixed_bfloat16 "
+                                      "(aliases: fp32, fp16, bf16).")
+    define.integer("seed", None, "Random seed (initialization, dropout, shuffling).")
+    define.integer("keep_checkpoint_max", 5, "Number of newest checkpoints kept in --output_dir (0: all).")
+    define.integer("max_train_steps", None, "Train at most this many steps (the schedule ends there too).")
+    define.integer("log_every_steps", 100, "TensorBoard summaries interval.")
+    if export:
+        define.string("export_dir", None, "After the run, export a SavedModel for TF Serving under this folder.")
+
+
+def model_files_from_flags(flag_values, checkpoint_required: bool = False):
+    """`ModelFiles` from the model flags and `--bert_dir` (explicit flags win)."""
+    from bert_tf.training.run_options import resolve_model_files
+
+    return resolve_model_files(flag_values.bert_dir, flag_values.bert_config_file, flag_values.vocab_file,
+                               flag_values.init_checkpoint, getattr(flag_values, "do_lower_case", True),
+                               checkpoint_required=checkpoint_required)
+
+
+def run_options_from_flags(flag_values):
+    """`RunOptions` from the shared flags (`--use_tpu` means `--strategy=tpu`); validated."""
+    from bert_tf.training.run_options import RunOptions
+
+    strategy = flag_values.strategy or ("tpu" if flag_values.use_tpu else "one_device")
+    options = RunOptions(
+        output_dir=flag_values.output_dir,
+        strategy=strategy,
+        tpu_address=flag_values.tpu_name or flag_values.master,
+        use_xla=flag_values.use_xla,
+        dtype=flag_values.dtype,
+        seed=flag_values.seed,
+        save_checkpoints_steps=flag_values.save_checkpoints_steps,
+        keep_checkpoint_max=flag_values.keep_checkpoint_max,
+        iterations_per_loop=flag_values.iterations_per_loop,
+        log_every_steps=flag_values.log_every_steps,
+        max_train_steps=flag_values.max_train_steps,
+        export_dir=getattr(flag_values, "export_dir", None),
+    )
+    options.validate()
+    return options
+
+
+def fine_tuning_from_flags(flag_values):
+    """`FineTuningOptions` from the recipe flags."""
+    from bert_tf.training.run_options import FineTuningOptions
+
+    return FineTuningOptions(
+        train_batch_size=flag_values.train_batch_size,
+        eval_batch_size=flag_values.eval_batch_size,
+        predict_batch_size=flag_values.predict_batch_size,
+        learning_rate=flag_values.learning_rate,
+        num_train_epochs=flag_values.num_train_epochs,
+        warmup_proportion=flag_values.warmup_proportion,
+    )

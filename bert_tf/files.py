@@ -11,7 +11,7 @@ import glob
 import hashlib
 import os
 import uuid
-from typing import Dict, Iterator, List, Mapping, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Union
 
 from bert_tf.errors import InputError
 
@@ -132,3 +132,27 @@ def remove_stale_temporaries(folder: str) -> int:
             gfile.remove(os.path.join(folder, name))
             removed += 1
     return removed
+
+
+def write_tfrecord(records: Iterable[bytes], path: str) -> int:
+    """Writes serialized records to a TFRecord file through a temporary name; returns the record count.
+
+    `records` is consumed lazily (a generator keeps memory flat). On any exception the temporary file is
+    removed and `path` is untouched.
+    """
+    import tensorflow as tf
+
+    gfile = _gfile()
+    temporary = temporary_name(path)
+    count = 0
+    try:
+        with tf.io.TFRecordWriter(temporary) as writer:
+            for record in records:
+                writer.write(record)
+                count += 1
+        gfile.rename(temporary, path, overwrite=True)
+    except BaseException:
+        if gfile.exists(temporary):
+            gfile.remove(temporary)
+        raise
+    return count

@@ -16,7 +16,10 @@ import pytest
 
 from bert_tf import BertConfig, tokenization
 
-from bert_tf.tasks.feature_extraction import run as features
+from bert_tf.tasks.feature_extraction import examples as extraction_examples
+from bert_tf.tasks.feature_extraction import features
+from bert_tf.tasks.feature_extraction import run as extraction
+from bert_tf.training.run_options import resolve_model_files
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
@@ -135,7 +138,7 @@ def test_feature_to_json_rounds_like_the_original():
 def test_packing_equals_reference_packing(sentences, reference, minilm_ckpt_dir):
     """extract_features' packing gives the reference's ids, mask and segments (the truncated pair too)."""
     tokenizer = tokenization.FullTokenizer(minilm_ckpt_dir / "vocab.txt", do_lower_case=True)
-    examples = [features.parse_line(_input_line(example), example["index"]) for example in sentences["examples"]]
+    examples = [extraction_examples.parse_line(_input_line(example), example["index"]) for example in sentences["examples"]]
     packed = features.convert_examples_to_features(examples, 64, tokenizer)
     assert any(example["truncated"] and example["text_b"] for example in sentences["examples"])
     for feature, example in zip(packed, sentences["examples"]):
@@ -149,9 +152,9 @@ def test_packing_equals_reference_packing(sentences, reference, minilm_ckpt_dir)
 def test_batch_padding_does_not_change_real_token_values(sentences, minilm_ckpt_dir):
     """Padding a batch to its longest example, not max_seq_length, gives the same numbers; one trace."""
     config = BertConfig.from_json_file(minilm_ckpt_dir / "bert_config.json")
-    extractor = features.FeatureExtractor.from_checkpoint(config, str(minilm_ckpt_dir), [-1, 0])
+    extractor = extraction.FeatureExtractor.from_checkpoint(config, str(minilm_ckpt_dir), [-1, 0])
     tokenizer = tokenization.FullTokenizer(minilm_ckpt_dir / "vocab.txt", do_lower_case=True)
-    examples = [features.parse_line(_input_line(example), example["index"]) for example in sentences["examples"][:4]]
+    examples = [extraction_examples.parse_line(_input_line(example), example["index"]) for example in sentences["examples"][:4]]
     packed = features.convert_examples_to_features(examples, 64, tokenizer)
     trimmed = extractor(*features.batch_inputs(packed))
     full = extractor(*[np.array([getattr(f, name) for f in packed], np.int32)
@@ -248,13 +251,13 @@ def test_case_flag_is_checked_against_checkpoint_name(input_file, minilm_ckpt_di
 
 
 def test_bert_dir_is_overridden_by_explicit_flags(tmp_path, minilm_ckpt_dir):
-    vocab, config, checkpoint = features.resolve_model_files(str(minilm_ckpt_dir), None, None, None)
-    assert vocab == str(minilm_ckpt_dir / "vocab.txt")
-    assert config == str(minilm_ckpt_dir / "bert_config.json")
-    assert checkpoint == str(minilm_ckpt_dir / "bert_model.ckpt")
-    vocab, config, checkpoint = features.resolve_model_files(str(minilm_ckpt_dir), "my_vocab.txt", None, "other.ckpt")
-    assert (vocab, checkpoint) == ("my_vocab.txt", "other.ckpt")
-    assert config == str(minilm_ckpt_dir / "bert_config.json")
+    files = resolve_model_files(str(minilm_ckpt_dir))
+    assert files.vocab_file == str(minilm_ckpt_dir / "vocab.txt")
+    assert files.bert_config_file == str(minilm_ckpt_dir / "bert_config.json")
+    assert files.init_checkpoint == str(minilm_ckpt_dir / "bert_model.ckpt")
+    files = resolve_model_files(str(minilm_ckpt_dir), vocab_file="my_vocab.txt", init_checkpoint="other.ckpt")
+    assert (files.vocab_file, files.init_checkpoint) == ("my_vocab.txt", "other.ckpt")
+    assert files.bert_config_file == str(minilm_ckpt_dir / "bert_config.json")
 
 
 # ------------------------------------------------------------------------------------ input reading
@@ -262,22 +265,22 @@ def test_read_examples_like_the_original(tmp_path):
     path = tmp_path / "lines.txt"
     path.write_bytes("  Who was Jim Henson? ||| Jim Henson was a puppeteer.  \n\na ||| b ||| c\n"
                      "no separator|||here\n ||| lonely\u2028same line\r\nlast".encode("utf-8"))
-    examples = features.read_examples(str(path))
+    examples = extraction_examples.read_examples(str(path))
     assert examples == [
-        features.InputExample(0, "Who was Jim Henson?", "Jim Henson was a puppeteer."),
-        features.InputExample(1, "", None),
-        features.InputExample(2, "a ||| b", "c"),  # the original regex is greedy: the last separator splits
-        features.InputExample(3, "no separator|||here", None),
-        features.InputExample(4, "||| lonely\u2028same line", None),  # stripped first, then no " ||| " left
-        features.InputExample(5, "last", None),
+        extraction_examples.InputExample(0, "Who was Jim Henson?", "Jim Henson was a puppeteer."),
+        extraction_examples.InputExample(1, "", None),
+        extraction_examples.InputExample(2, "a ||| b", "c"),  # the original regex is greedy: the last separator splits
+        extraction_examples.InputExample(3, "no separator|||here", None),
+        extraction_examples.InputExample(4, "||| lonely\u2028same line", None),  # stripped first, then no " ||| " left
+        extraction_examples.InputExample(5, "last", None),
     ]
 
 
 def test_empty_text_b_and_empty_line_pack_as_single_segments(minilm_ckpt_dir):
     tokenizer = tokenization.FullTokenizer(minilm_ckpt_dir / "vocab.txt", do_lower_case=True)
-    empty = features.convert_single_example(features.InputExample(0, "", None), 8, tokenizer)
+    empty = features.convert_single_example(extraction_examples.InputExample(0, "", None), 8, tokenizer)
     assert empty.tokens == ["[CLS]", "[SEP]"] and empty.input_mask == [1, 1, 0, 0, 0, 0, 0, 0]
-    no_b_tokens = features.convert_single_example(features.InputExample(1, "hello world", "\u200b"), 8, tokenizer)
+    no_b_tokens = features.convert_single_example(extraction_examples.InputExample(1, "hello world", "\u200b"), 8, tokenizer)
     assert no_b_tokens.tokens == ["[CLS]", "hello", "world", "[SEP]"]
-    cut = features.convert_single_example(features.InputExample(2, "one two three four five", None), 5, tokenizer)
+    cut = features.convert_single_example(extraction_examples.InputExample(2, "one two three four five", None), 5, tokenizer)
     assert cut.tokens == ["[CLS]", "one", "two", "three", "[SEP]"] and cut.input_type_ids == [0] * 5

@@ -1,4 +1,4 @@
-"""Tests for bert_tf.tasks.pretraining.instances (create_pretraining_data.py): format, statistics, determinism,
+"""Tests for bert_tf.tasks.pretraining (create_pretraining_data.py): format, statistics, determinism,
 parity with the records written by the original tool, and bad input."""
 import array
 import os
@@ -10,8 +10,14 @@ import tensorflow as tf
 
 import create_pretraining_data
 from bert_tf import tokenization
-from bert_tf.tasks.pretraining import instances as pretraining
+from bert_tf.errors import InputError
+from bert_tf.files import expand_input_files
+from bert_tf.tasks.pretraining import corpus as pretraining_corpus
+from bert_tf.tasks.pretraining import create as pretraining
+from bert_tf.tasks.pretraining import instances as pretraining_instances
 from bert_tf.tasks.pretraining import records as pretraining_records
+from bert_tf.tasks.pretraining import sampling as pretraining_sampling
+from bert_tf.tasks.pretraining import workers as pretraining_workers
 
 UNCASED = ("vocab", "bert-base-uncased", "vocab.txt")
 
@@ -54,7 +60,7 @@ def write_generated_corpus(path, vocab, num_documents, sentences_per_document, w
 
 def read_records(path, max_seq_length, max_predictions_per_seq):
     """All records of a file parsed with the public feature spec: dict name -> [N, length] array."""
-    spec = pretraining.pretraining_feature_spec(max_seq_length, max_predictions_per_seq)
+    spec = pretraining_records.pretraining_feature_spec(max_seq_length, max_predictions_per_seq)
     dataset = tf.data.TFRecordDataset([str(path)]).batch(4096).map(
         lambda serialized: tf.io.parse_example(serialized, spec))
     parts = list(dataset.as_numpy_iterator())
@@ -108,8 +114,8 @@ def run(input_file, output_file, tokenizer, **config):
 # Format
 # ----------------------------------------------------------------------------------------------------
 def test_feature_spec():
-    spec = pretraining.pretraining_feature_spec(64, 7)
-    assert list(spec) == list(pretraining.PRETRAINING_FEATURE_NAMES)
+    spec = pretraining_records.pretraining_feature_spec(64, 7)
+    assert list(spec) == list(pretraining_records.PRETRAINING_FEATURE_NAMES)
     shapes = {name: (list(feature.shape), feature.dtype) for name, feature in spec.items()}
     assert shapes == {
         "input_ids": ([64], tf.int64), "input_mask": ([64], tf.int64), "segment_ids": ([64], tf.int64),
@@ -152,7 +158,7 @@ def test_hand_serialisation_equals_protobuf(values):
     example = tf.train.Example(features=tf.train.Features(feature=feature_protos))
     assert encoded == example.SerializeToString(deterministic=True)
     assert tf.train.Example.FromString(encoded) == example
-    parsed = tf.io.parse_single_example(encoded, pretraining.pretraining_feature_spec(
+    parsed = tf.io.parse_single_example(encoded, pretraining_records.pretraining_feature_spec(
         max_seq_length, max_predictions))
     for name, value in features.items():
         np.testing.assert_array_equal(parsed[name].numpy(), value)
@@ -217,9 +223,9 @@ def test_reading_matches_tokenizer_and_counts_undecodable_bytes(tmp_path, tokeni
     first.write_bytes("\n".join(lines[:3]).encode() + b" bad\xff\xfebytes\n\n" + lines[4].encode())
     second = tmp_path / "b[1].txt"  # glob characters in an existing name
     second.write_text("continues the document\n\nthird document\n", encoding="utf-8")
-    files = pretraining.expand_input_files(f"{first},{second}")
+    files = expand_input_files(f"{first},{second}")
     assert files == [str(first), str(second)]
-    corpus = pretraining.read_corpus(files, tokenizer)
+    corpus = pretraining_corpus.read_corpus(files, tokenizer)
     expected_lines = [lines[0], lines[1], lines[2] + " badbytes"]
 
     def ids(text):
@@ -303,15 +309,15 @@ def test_whole_word_masking_never_splits_a_word(tmp_path, tokenizer, generated_c
 @pytest.mark.parametrize("original_draws", [True, False])
 def test_fast_paths_equal_general_path(tokenizer, generated_corpus, whole_words, original_draws):
     """Masking candidates found by position / by numpy equal the original's token loop."""
-    corpus = pretraining.read_corpus([generated_corpus], tokenizer)
+    corpus = pretraining_corpus.read_corpus([generated_corpus], tokenizer)
     config = pretraining.PretrainingDataConfig(max_seq_length=48, max_predictions_per_seq=7,
                                                do_whole_word_mask=whole_words)
-    vocabulary = pretraining._VocabularyIds.from_vocab(tokenizer.vocab, corpus.documents)
+    vocabulary = pretraining_instances._VocabularyIds.from_vocab(tokenizer.vocab, corpus.documents)
     assert not vocabulary.text_has_special_ids
     batches = []
     for fast in (True, False):
-        builder = pretraining.InstanceBuilder(corpus.documents[:12], vocabulary, config, random.Random(3),
-                                              original_draws=original_draws)
+        builder = pretraining_instances.InstanceBuilder(corpus.documents[:12], vocabulary, config,
+                                                        random.Random(3), original_draws=original_draws)
         if not fast:
             builder._mask_by_position = builder._whole_words_by_position = False
         for document_index in range(12):
@@ -322,10 +328,10 @@ def test_fast_paths_equal_general_path(tokenizer, generated_corpus, whole_words,
 
 
 def test_inlined_draws_equal_library_draws(tmp_path, tokenizer, generated_corpus, monkeypatch):
-    assert pretraining._fast_draws_match_library()
+    assert pretraining_sampling._fast_draws_match_library()
     outputs = []
     for inlined in (True, False):
-        monkeypatch.setattr(pretraining, "_FAST_DRAWS_MATCH", inlined)
+        monkeypatch.setattr(pretraining_sampling, "_FAST_DRAWS_MATCH", inlined)
         output = tmp_path / f"out-{inlined}.tfrecord"
         run(generated_corpus, output, tokenizer, max_seq_length=64, max_predictions_per_seq=10,
             dupe_factor=1, num_workers=1)
@@ -350,11 +356,11 @@ def test_same_seed_same_bytes(tmp_path, tokenizer, generated_corpus, num_workers
 
 def test_worker_shards_are_balanced_and_fixed():
     documents = [[array.array("i", [1] * size)] for size in (5, 50, 7, 300, 20, 1)]
-    shards = pretraining._plan_shards(documents, dupe_factor=3, num_shards=4)
+    shards = pretraining_workers._plan_shards(documents, dupe_factor=3, num_shards=4)
     assert sorted(index for shard in shards for index in shard) == sorted(list(range(6)) * 3)
     loads = [sum(len(documents[index][0]) for index in shard) for shard in shards]
     assert max(loads) - min(loads) <= 300
-    assert shards == pretraining._plan_shards(documents, dupe_factor=3, num_shards=4)
+    assert shards == pretraining_workers._plan_shards(documents, dupe_factor=3, num_shards=4)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -441,7 +447,7 @@ def test_small_vocabulary_end_to_end(tmp_path, small_tokenizer):
     summary = run(corpus, tmp_path / "out.tfrecord", small_tokenizer, max_seq_length=12,
                   max_predictions_per_seq=3, dupe_factor=3, num_workers=1)
     assert summary.num_documents == 2 and summary.num_instances > 0
-    pretraining.check_pretraining_tfrecord(str(tmp_path / "out.tfrecord"), 12, 3)
+    pretraining_records.check_pretraining_tfrecord(str(tmp_path / "out.tfrecord"), 12, 3)
 
 
 def test_empty_corpus(tmp_path, small_tokenizer):
@@ -480,10 +486,9 @@ def test_bad_config(flags, message):
 def test_missing_files(tmp_path, small_tokenizer):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat .\n", encoding="utf-8")
-    with pytest.raises(pretraining.PretrainingDataError,
-                       match=r"--input_file: no file matches .*nope\*\.txt"):
+    with pytest.raises(InputError, match=r"--input_file: no file matches .*nope\*\.txt"):
         run(f"{corpus},{tmp_path}/nope*.txt", tmp_path / "out.tfrecord", small_tokenizer)
-    with pytest.raises(pretraining.PretrainingDataError, match="--input_file is empty"):
+    with pytest.raises(InputError, match="--input_file is empty"):
         run(" , ", tmp_path / "out.tfrecord", small_tokenizer)
     with pytest.raises(pretraining.PretrainingDataError, match=r"--output_file .*no_such_folder"):
         run(corpus, tmp_path / "no_such_folder" / "out.tfrecord", small_tokenizer)
@@ -496,7 +501,7 @@ def test_command_line(tmp_path, uncased_vocab_file, data_dir, capsys):
         f"--output_file={output}", f"--vocab_file={uncased_vocab_file}", "--dupe_factor=2",
         "--max_seq_length=64", "--max_predictions_per_seq=10", "--num_workers=1", "--noprogress"])
     assert status == 0
-    pretraining.check_pretraining_tfrecord(str(output), 64, 10)
+    pretraining_records.check_pretraining_tfrecord(str(output), 64, 10)
 
     for arguments, message in [
         ([f"--input_file={tmp_path}/missing.txt"], "no file matches"),
@@ -522,28 +527,31 @@ def test_command_line(tmp_path, uncased_vocab_file, data_dir, capsys):
 # ----------------------------------------------------------------------------------------------------
 def test_check_pretraining_tfrecord(tmp_path, refs_dir):
     path = str(refs_dir / "original_sample_text_seq128.tfrecord")
-    pretraining.check_pretraining_tfrecord(path, 128, 20, num_records=60)
-    with pytest.raises(pretraining.PretrainingRecordError,
+    pretraining_records.check_pretraining_tfrecord(path, 128, 20, num_records=60)
+    with pytest.raises(pretraining_records.PretrainingRecordError,
                        match=r"original_sample_text_seq128\.tfrecord: record 0, feature 'input_ids' has 128 "
                              r"values but max_seq_length=512.*--max_seq_length=128"):
-        pretraining.check_pretraining_tfrecord(path, 512, 20)
-    with pytest.raises(pretraining.PretrainingRecordError,
+        pretraining_records.check_pretraining_tfrecord(path, 512, 20)
+    with pytest.raises(pretraining_records.PretrainingRecordError,
                        match=r"'masked_lm_positions' has 20 values but max_predictions_per_seq=76"):
-        pretraining.check_pretraining_tfrecord(path, 128, 76)
-    with pytest.raises(pretraining.PretrainingRecordError, match=r"missing\.tfrecord does not exist"):
-        pretraining.check_pretraining_tfrecord(str(tmp_path / "missing.tfrecord"), 128, 20)
+        pretraining_records.check_pretraining_tfrecord(path, 128, 76)
+    with pytest.raises(pretraining_records.PretrainingRecordError,
+                       match=r"missing\.tfrecord does not exist"):
+        pretraining_records.check_pretraining_tfrecord(str(tmp_path / "missing.tfrecord"), 128, 20)
     empty = tmp_path / "empty.tfrecord"
     empty.write_bytes(b"")
-    with pytest.raises(pretraining.PretrainingRecordError, match=r"empty\.tfrecord: contains no records"):
-        pretraining.check_pretraining_tfrecord(str(empty), 128, 20)
+    with pytest.raises(pretraining_records.PretrainingRecordError,
+                       match=r"empty\.tfrecord: contains no records"):
+        pretraining_records.check_pretraining_tfrecord(str(empty), 128, 20)
     garbage = tmp_path / "garbage.tfrecord"
     garbage.write_bytes(b"not a tfrecord file at all")
-    with pytest.raises(pretraining.PretrainingRecordError, match=r"garbage\.tfrecord: cannot be read"):
-        pretraining.check_pretraining_tfrecord(str(garbage), 128, 20)
+    with pytest.raises(pretraining_records.PretrainingRecordError,
+                       match=r"garbage\.tfrecord: cannot be read"):
+        pretraining_records.check_pretraining_tfrecord(str(garbage), 128, 20)
     other = tmp_path / "other.tfrecord"
     with tf.io.TFRecordWriter(str(other)) as writer:
         writer.write(tf.train.Example(features=tf.train.Features(feature={
             "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))})).SerializeToString())
-    with pytest.raises(pretraining.PretrainingRecordError, match=r"other\.tfrecord: record 0 has no feature "
-                                                                 r"'input_ids' \(found: label\)"):
-        pretraining.check_pretraining_tfrecord(str(other), 128, 20)
+    with pytest.raises(pretraining_records.PretrainingRecordError,
+                       match=r"other\.tfrecord: record 0 has no feature 'input_ids' \(found: label\)"):
+        pretraining_records.check_pretraining_tfrecord(str(other), 128, 20)

@@ -316,7 +316,7 @@ def test_subprocess_error_exits_1_without_traceback(tmp_path):
 
 def test_result_files_for_classification_and_regression(tmp_path):
     from bert_tf.tasks.classification import run as classifier
-    from bert_tf.training.loop import PredictResult
+    from bert_tf.training.predict import PredictResult
 
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
     classifier.write_test_results(str(tmp_path / "test_results.tsv"), logits, is_regression=False)
@@ -330,10 +330,13 @@ def test_result_files_for_classification_and_regression(tmp_path):
     prediction = PredictResult(outputs={"logits": np.array([[1.0], [2.0], [4.0], [0.0]], np.float32)},
                                labels=np.array([1.5, 2.0, 3.0, 0.0], np.float32),
                                features={"is_real_example": np.array([1, 1, 1, 0], np.float32)}, batch_sizes=[2, 2])
-    results = classifier.eval_results_from_predictions("sts-b", prediction, is_regression=True, global_step=9)
+    from bert_tf import files
+    from bert_tf.tasks.classification import metrics
+
+    results = metrics.eval_results_from_predictions("sts-b", prediction, is_regression=True, global_step=9)
     assert sorted(results) == ["eval_loss", "eval_pearson", "eval_spearman", "global_step", "loss"]
     assert results["eval_loss"] == pytest.approx((0.25 + 0 + 1) / 3)
     assert results["loss"] == pytest.approx(((0.25 + 0) / 2 + (1 + 0) / 2) / 2)
     assert results["eval_spearman"] == pytest.approx(1.0) and results["global_step"] == 9
-    classifier.write_eval_results(str(tmp_path / "eval_results.txt"), results)
+    files.write_eval_results(str(tmp_path / "eval_results.txt"), results)
     assert (tmp_path / "eval_results.txt").read_text().splitlines()[3] == "global_step = 9"

@@ -1,4 +1,5 @@
 """run_pretraining.py end to end on the tiny model: original records, checkpoints, resume, accumulation."""
+import dataclasses
 import json
 import os
 import signal
@@ -13,6 +14,8 @@ import tensorflow as tf
 import bert_tf
 from bert_tf.tasks.pretraining import run as pretrain
 from bert_tf.checkpoint import latest_checkpoint, list_checkpoint, load_checkpoint
+from bert_tf.tasks.pretraining import losses
+from bert_tf.training.run_options import ModelFiles, RunOptions
 
 from conftest import PROJECT_ROOT
 
@@ -42,25 +45,28 @@ def _config(tmp_path, shared, **changes):
         save_checkpoints_steps=3, max_eval_steps=4, log_every_steps=3, seed=3,
     )
     values.update(changes)
-    return pretrain.PretrainingRunConfig(**values)
+    model = ModelFiles(values.pop("bert_config_file"), "", values.pop("init_checkpoint", None))
+    option_names = {field.name for field in dataclasses.fields(RunOptions)}
+    options = RunOptions(**{name: values.pop(name) for name in list(values) if name in option_names})
+    return pretrain.PretrainingConfig(model=model, options=options, **values)
 
 
 def test_trains_on_original_records_and_writes_original_checkpoints(tmp_path, shared, tiny_ckpt_dir):
     config = _config(tmp_path, shared, init_checkpoint=str(tiny_ckpt_dir / "bert_model.ckpt"), do_eval=True)
     results = pretrain.run(config)
     assert results["train"].global_step == 6
-    prefix = latest_checkpoint(config.output_dir)
+    prefix = latest_checkpoint(config.options.output_dir)
     assert prefix.endswith("model.ckpt-6")
     written = list_checkpoint(prefix)
     # The same names, shapes and dtypes as the original run_pretraining.py writes (the tiny checkpoint).
     assert written == list_checkpoint(tiny_ckpt_dir)
     assert tf.train.load_checkpoint(prefix).get_tensor("global_step") == 6
-    with open(os.path.join(config.output_dir, "eval_results.txt")) as reader:
+    with open(os.path.join(config.options.output_dir, "eval_results.txt")) as reader:
         keys = [line.split(" = ")[0] for line in reader]
-    assert keys == sorted(pretrain.EVAL_RESULT_KEYS)
+    assert keys == sorted(losses.EVAL_RESULT_KEYS)
     # The pretrained checkpoint initializes a classifier.
-    classifier = bert_tf.BertClassifier(bert_tf.BertConfig.from_json_file(config.bert_config_file), num_labels=2)
-    report = load_checkpoint(classifier, config.output_dir, expected_missing=["output_weights", "output_bias"])
+    classifier = bert_tf.BertClassifier(bert_tf.BertConfig.from_json_file(config.model.bert_config_file), num_labels=2)
+    report = load_checkpoint(classifier, config.options.output_dir, expected_missing=["output_weights", "output_bias"])
     assert len(report.restored) == len(classifier.weights) - 2
 
 

@@ -1,4 +1,4 @@
-"""The shared training loop (bert_tf.training.loop) on a learnable toy task.
+"""The shared training loop (bert_tf.training.trainer, restore, predict) on a learnable toy task.
 
 Most tests use a one-layer BERT (fast to trace) started from a "pretrained" checkpoint of it written by a
 fixture in the original format; run_classifier's tests use the shared tiny checkpoint.
@@ -22,7 +22,11 @@ import tensorflow as tf  # noqa: E402
 
 import bert_tf  # noqa: E402
 from bert_tf.checkpoint import CheckpointError, list_checkpoint, save_checkpoint  # noqa: E402
-from bert_tf.training import loop, optimization, precision, strategies  # noqa: E402
+from bert_tf.errors import TrainingError  # noqa: E402
+from bert_tf.training import optimization, precision, strategies  # noqa: E402
+from bert_tf.training.predict import predict  # noqa: E402
+from bert_tf.training.summaries import ThroughputTimer  # noqa: E402
+from bert_tf.training.trainer import CheckpointCadence, Trainer, TrainerConfig, TrainingGuard  # noqa: E402
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEAD = ("output_weights", "output_bias")
@@ -85,12 +89,12 @@ def cross_entropy(outputs, labels, features):
 
 def make_trainer(pretrained_dir, output_dir, num_train_steps, dropout=True, learning_rate=1e-3, **overrides):
     config = small_config(dropout)
-    trainer_config = loop.TrainerConfig(
+    trainer_config = TrainerConfig(
         output_dir=str(output_dir), num_train_steps=num_train_steps, save_checkpoints_steps=10,
         log_every_steps=5, init_checkpoint=str(pretrained_dir / "bert_model.ckpt"), expected_missing=HEAD,
         seed=1, progress_bar=False)
     trainer_config = dataclasses.replace(trainer_config, **overrides)
-    return loop.Trainer(
+    return Trainer(
         trainer_config,
         model_fn=lambda dtype: bert_tf.BertClassifier(config, 2, dtype=dtype),
         optimizer_config=optimization.OptimizerConfig(learning_rate=learning_rate, num_train_steps=num_train_steps,
@@ -251,8 +255,47 @@ def test_mixed_float16_scales_the_loss_and_checkpoints_float32(pretrained_dir, t
 def test_nan_loss_stops_training(pretrained_dir, tmp_path):
     trainer = make_trainer(pretrained_dir, tmp_path / "out", num_train_steps=5)
     trainer.loss_fn = lambda outputs, labels, features: outputs["logits"][:, 0] * np.nan
-    with pytest.raises(loop.TrainingError, match="loss became nan at step 1"):
+    with pytest.raises(TrainingError, match="loss became nan at step 1"):
         trainer.train(toy_dataset())
+
+
+def test_training_guard_stops_on_nan_and_on_calls_without_update():
+    TrainingGuard(check_loss=False).check(float("nan"), 0, 1)  # loss scaling: a NaN step is skipped, not fatal
+    with pytest.raises(TrainingError, match="loss became inf at step 3"):
+        TrainingGuard(check_loss=True).check(float("inf"), 2, 3)
+    guard = TrainingGuard(check_loss=False, max_steps_without_update=3)
+    guard.check(1.0, 4, 4)
+    guard.check(1.0, 4, 5)  # an update resets the count
+    guard.check(1.0, 5, 5)
+    guard.check(1.0, 5, 5)
+    with pytest.raises(TrainingError, match="no update for 3 steps at step 5"):
+        guard.check(1.0, 5, 5)
+
+
+def test_checkpoint_cadence_saves_every_n_steps_once_and_shortens_loops():
+    cadence = CheckpointCadence(save_checkpoints_steps=10, start_step=0, latest=None)
+    assert not cadence.due(0, 9) and cadence.due(9, 10) and cadence.due(8, 12)
+    cadence.record(10, "out/model.ckpt-10")
+    assert cadence.is_saved(10) and not cadence.due(9, 10) and cadence.latest == "out/model.ckpt-10"
+    cadence.record(20, None)  # off the chief nothing is written: the newest checkpoint stays
+    assert cadence.latest == "out/model.ckpt-10"
+    resumed = CheckpointCadence(save_checkpoints_steps=10, start_step=10, latest="out/model.ckpt-10")
+    assert resumed.is_saved(10) and not CheckpointCadence(10, 0, "out/model.ckpt-0").is_saved(0)
+    assert cadence.steps_in_next_call(3, steps_per_loop=1, num_train_steps=100) == 1
+    assert cadence.steps_in_next_call(3, steps_per_loop=4, num_train_steps=100) == 4
+    assert cadence.steps_in_next_call(8, steps_per_loop=4, num_train_steps=100) == 2  # stops at step 10
+    assert cadence.steps_in_next_call(10, steps_per_loop=4, num_train_steps=12) == 2  # stops at the end
+
+
+def test_throughput_timer_leaves_out_the_first_call():
+    timer = ThroughputTimer()
+    timer.add(10.0, 8)
+    assert timer.examples_per_second == pytest.approx(0.8)  # a single call counts although it traced
+    timer.add(1.0, 8)
+    timer.add(1.0, 8)
+    assert timer.examples_per_second == pytest.approx(8.0)
+    assert (timer.total_seconds, timer.total_examples) == (12.0, 24)
+    assert ThroughputTimer().examples_per_second == 0.0
 
 
 def test_predict_returns_outputs_in_dataset_order(pretrained_dir):
@@ -260,7 +303,7 @@ def test_predict_returns_outputs_in_dataset_order(pretrained_dir):
     features, labels = toy_arrays(num_examples=21)
     # Batches trimmed to different lengths, and a short last batch.
     dataset = tf.data.Dataset.from_tensor_slices((features, labels)).batch(8).map(trim_to_longest)
-    result = loop.predict(model, dataset, strategy=strategies.create_strategy("one_device"))
+    result = predict(model, dataset, strategy=strategies.create_strategy("one_device"))
     assert result.batch_sizes == [8, 8, 5]
     np.testing.assert_array_equal(result.labels, labels)
     expected = model(features, training=False)["logits"].numpy()
@@ -294,7 +337,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         # Evaluation under the strategy: 21 examples in batches of 8 (the last one split 3 + 2).
         features, labels = helpers.toy_arrays(num_examples=21, seed=1)
         dataset = helpers.tf.data.Dataset.from_tensor_slices((features, labels)).batch(8).map(helpers.trim_to_longest)
-        predicted = helpers.loop.predict(trainer.model, dataset, strategy=trainer.strategy)
+        predicted = helpers.predict(trainer.model, dataset, strategy=trainer.strategy)
         assert list(predicted.labels) == list(labels), predicted.labels
         losses[name + "_logits"] = predicted.outputs["logits"].tolist()
     print("LOSSES" + json.dumps(losses))

@@ -1,58 +1,80 @@
-"""SavedModel export of a fine-tuned ``BertClassifier`` for TensorFlow Serving.
+"""SavedModel export of a fine-tuned `BertClassifier` for TensorFlow Serving.
 
-``export_classifier`` writes ``<export_dir>/<version>/`` (``saved_model.pb``, ``variables/``,
-``assets/vocab.txt``), the layout TF Serving's model server watches: ``version`` is the integer Unix
+`export_classifier` writes `<export_dir>/<version>/` (`saved_model.pb`, `variables/`,
+`assets/vocab.txt`), the layout TF Serving's model server watches: `version` is the integer Unix
 time of the export (bumped past the newest existing version, so a new export is always the newest and
 an existing version folder is never touched). The model is written to a temporary folder whose name is
 not a number (TF Serving ignores it) and renamed when complete.
 
 Signatures:
 
-``serving_default`` (raw text; tokenization and packing run in the graph, see below)
-  inputs:  ``text_a`` string [batch]; for pair tasks also ``text_b`` string [batch] (an empty string,
-           or one that tokenizes to nothing, means "no second segment", as in ``run_classifier``).
-  outputs: classification: ``probabilities`` float32 [batch, num_labels] (softmax of the logits) and
-           ``label`` string [batch] (``label_list[argmax(probabilities)]``);
-           regression (STS-B): ``predictions`` float32 [batch] (the single logit) instead.
-``serve_ids`` (already packed features, e.g. from ``bert_tf.tokenization.packing``)
-  inputs:  int32 ``input_ids``, ``input_mask``, ``segment_ids`` [batch, seq] (seq <= the model's
-           ``max_position_embeddings``).
-  outputs: ``probabilities`` float32 [batch, num_labels]; regression: ``predictions`` float32 [batch].
+`serving_default` (raw text; tokenization and packing run in the graph, see below)
+  inputs:  `text_a` string [batch]; for pair tasks also `text_b` string [batch] (an empty string,
+           or one that tokenizes to nothing, means "no second segment", as in `run_classifier`).
+  outputs: classification: `probabilities` float32 [batch, num_labels] (softmax of the logits) and
+           `label` string [batch] (`label_list[argmax(probabilities)]`);
+           regression (STS-B): `predictions` float32 [batch] (the single logit) instead.
+`serve_ids` (already packed features, e.g. from `bert_tf.tokenization.packing`)
+  inputs:  int32 `input_ids`, `input_mask`, `segment_ids` [batch, seq] (any seq up to the model's
+           `max_position_embeddings`, so any up to `max_seq_length`).
+  outputs: `probabilities` float32 [batch, num_labels]; regression: `predictions` float32 [batch].
 
-The model runs with ``training=False`` (no dropout). For classification exports the label strings are
-also written one per line to ``assets.extra/labels.txt`` (not read by the graph).
+The model runs with `training=False` (no dropout). For classification exports the label strings are
+also written one per line to `assets.extra/labels.txt` (not read by the graph).
 
-A third function, ``text_features`` (not a signature), maps the same raw-text inputs to the packed int32
-``input_ids``, ``input_mask``, ``segment_ids`` [batch, max_seq_length]: ``loaded.text_features(...)``
-after ``tf.saved_model.load``, for checking what the model sees.
+A third function, `text_features` (not a signature), maps the same raw-text inputs to the packed int32
+`input_ids`, `input_mask`, `segment_ids` [batch, length] the model sees: `loaded.text_features(...)`
+after `tf.saved_model.load`.
 
-The SavedModel is self-contained: loading and calling it needs only ``tensorflow`` and
-``tensorflow_text`` (``import tensorflow_text`` registers the two custom ops below); no Keras objects and
-no ``bert_tf`` code are saved. The ``tf.Variable`` behind every model weight is tracked explicitly
-(``model_variables``): Keras-level tracking of layers kept in plain Python lists is not guaranteed, and
+Per-batch padding: `serving_default` truncates like the original with `max_seq_length`, but pads each
+request batch only to its longest packed row rounded up to a multiple of 8 (`pad_to_multiple_of`), never
+beyond `max_seq_length`, so a batch of short texts costs a short computation. The positions dropped are
+padding in every row and masked out of attention, so the outputs equal those of the batch padded to
+`max_seq_length` (to float rounding, 1e-5 in the tests). `export_classifier(pad_to_max_length=True)`
+keeps the old behaviour (every row padded to `max_seq_length`, for comparisons); `padded_lengths`
+pads to the smallest of a fixed set of lengths instead (measured slower on MRPC text: BENCHMARKS.md).
+
+TF Serving request batching (`enable_batching`, with or without `pad_variable_length_inputs`) merges
+requests along dimension 0. `serving_default`'s inputs and outputs have no other variable dimension, so
+the merged batch is simply packed to its own longest row and every request gets the outputs it would
+get alone. For `serve_ids`, `pad_variable_length_inputs` pads each request's int32 inputs to the
+longest request with the request's first element: `[CLS]` in `input_ids`, 1 in `input_mask`. Packed
+BERT rows never hold `[CLS]` after position 0, so `serve_ids` masks out each row's trailing run of
+`[CLS]` ids (position 0 excepted), and such padded requests get their unpadded outputs too (as long as
+each request's first row starts with `[CLS]`).
+
+`serving_dtype="mixed_bfloat16"` serves a copy of the model built under Keras' `mixed_bfloat16` policy
+(variables stay float32, matmuls run in bfloat16, logits and probabilities are float32): faster on CPUs
+with bfloat16 instructions (AVX-512 BF16, AMX) and GPUs, within 2e-2 of float32 in probabilities (the
+tests' tolerance; README has measured figures).
+
+The SavedModel is self-contained: loading and calling it needs only `tensorflow` and
+`tensorflow_text` (`import tensorflow_text` registers the two custom ops below); no Keras objects and
+no `bert_tf` code are saved. The `tf.Variable` behind every model weight is tracked explicitly
+(`model_variables`): Keras-level tracking of layers kept in plain Python lists is not guaranteed, and
 tracking Keras' variable wrappers would leave the TF 1 graph that TF Serving runs reading variables
-that are never restored (see ``_tf_variables``).
+that are never restored (see `_tf_variables`).
 
 Ops and TF Serving:
 
-* Tokenization is ``bert_tf.tokenization.in_graph.InGraphBertTokenizer`` (exactly ``FullTokenizer``'s ids and the
-  original packing). Besides core TensorFlow ops it needs the ``tensorflow_text`` ops
-  ``WordpieceTokenizeWithOffsets`` (always) and ``NormalizeUTF8`` (``do_lower_case=True`` only) --
-  ``text_graph.TENSORFLOW_TEXT_OPS``. Truncation is plain TF ops: no ``RoundRobinTrimmer``,
-  ``combine_segments`` or other recent tensorflow_text ops.
-* Minimum server: TensorFlow Serving 2.12 (``tensorflow_model_server`` / the ``tensorflow/serving``
-  Docker images 2.12 or newer). The stock model server links tensorflow_text's ``ops_lib`` (which
+* Tokenization is `bert_tf.tokenization.in_graph.InGraphBertTokenizer` (exactly `FullTokenizer`'s ids and the
+  original packing). Besides core TensorFlow ops it needs the `tensorflow_text` ops
+  `WordpieceTokenizeWithOffsets` (always) and `NormalizeUTF8` (`do_lower_case=True` only) --
+  `text_graph.TENSORFLOW_TEXT_OPS`. Truncation is plain TF ops: no `RoundRobinTrimmer`,
+  `combine_segments` or other recent tensorflow_text ops.
+* Minimum server: TensorFlow Serving 2.12 (`tensorflow_model_server` / the `tensorflow/serving`
+  Docker images 2.12 or newer). The stock model server links tensorflow_text's `ops_lib` (which
   contains both ops) into the binary, so the official images serve this model as they are. A custom
-  model-server build must link tensorflow_text's ops (``@org_tensorflow_text//tensorflow_text:ops_lib``,
-  or at least its ``wordpiece_tokenizer`` and ``normalize_ops`` kernels); without them loading fails
-  with "Op type not registered 'WordpieceTokenizeWithOffsets'". From Python, ``import tensorflow_text``
-  before ``tf.saved_model.load``.
-* Checked (tests/test_serving.py, opt-in ``BERT_TF_COMPAT_PYTHON``): an export written by TF 2.21 loads
-  in tensorflow 2.12.1 + tensorflow-text 2.12.1, both with ``tf.saved_model.load`` and as the TF 1
+  model-server build must link tensorflow_text's ops (`@org_tensorflow_text//tensorflow_text:ops_lib`,
+  or at least its `wordpiece_tokenizer` and `normalize_ops` kernels); without them loading fails
+  with "Op type not registered 'WordpieceTokenizeWithOffsets'". From Python, `import tensorflow_text`
+  before `tf.saved_model.load`.
+* Checked (tests/test_serving.py, opt-in `BERT_TF_COMPAT_PYTHON`): an export written by TF 2.21 loads
+  in tensorflow 2.12.1 + tensorflow-text 2.12.1, both with `tf.saved_model.load` and as the TF 1
   session graph TF Serving runs, and gives the same outputs (1e-5); every other op is registered in
   core TF 2.12. TF 2.12 logs a harmless error line, "NodeDef mentions attribute debug_name
   which is not in the op definition ... Unknown attributes will be ignored" (an attribute newer TFs
-  add to ``VarHandleOp``).
+  add to `VarHandleOp`).
 """
 from __future__ import annotations
 
@@ -65,6 +87,7 @@ from typing import Dict, List, Optional, Sequence
 import tensorflow as tf
 
 from bert_tf import tokenization
+from bert_tf.errors import InputError
 from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer
 
 __all__ = [
@@ -72,7 +95,11 @@ __all__ = [
     "IDS_SIGNATURE",
     "TENSORFLOW_TEXT_OPS",
     "MIN_TF_SERVING_VERSION",
+    "PAD_TO_MULTIPLE_OF",
+    "SERVING_DTYPES",
     "ClassifierServingModule",
+    "canonical_serving_dtype",
+    "mask_batcher_padding",
     "export_classifier",
     "export_for_task",
     "is_pair_task",
@@ -82,6 +109,10 @@ __all__ = [
 SERVING_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "serve_ids"
 MIN_TF_SERVING_VERSION = "2.12"
+# `serving_default` pads each batch to its longest row rounded up to a multiple of this.
+PAD_TO_MULTIPLE_OF = 8
+# Dtype policies an export can serve under (`serving_dtype`).
+SERVING_DTYPES = ("float32", "mixed_bfloat16")
 LABELS_FILE = os.path.join("assets.extra", "labels.txt")
 
 _VERSION_PATTERN = re.compile(r"^\d+$")
@@ -93,16 +124,16 @@ class ClassifierServingModule(tf.Module):
 
     The Keras model itself is not an attribute (it is only captured by the traced functions), so the
     saved object graph holds plain variables, the tokenizer's vocabulary asset and lookup table, and the
-    functions ``serve_text`` (signature ``serving_default``), ``serve_ids`` (signature ``serve_ids``) and
-    ``text_features`` (not a signature; see the module docstring).
+    functions `serve_text` (signature `serving_default`), `serve_ids` (signature `serve_ids`) and
+    `text_features` (not a signature; see the module docstring).
 
     Args:
-      model: a built ``bert_tf.BertClassifier`` (any Keras model mapping the three int32 [B, S] inputs
-        to a dict with float ``logits`` [B, num_labels]).
-      tokenizer: an ``InGraphBertTokenizer`` packing to the export's ``max_seq_length``.
+      model: a built `bert_tf.BertClassifier` (any Keras model mapping the three int32 [B, S] inputs
+        to a dict with float `logits` [B, num_labels]).
+      tokenizer: an `InGraphBertTokenizer` with the export's `max_seq_length` and padding.
       label_list: label strings, index = class id (ignored for regression).
-      is_regression: one output, returned as ``predictions`` [batch].
-      is_pair_task: ``serving_default`` also takes ``text_b``.
+      is_regression: one output, returned as `predictions` [batch].
+      is_pair_task: `serving_default` also takes `text_b`.
     """
 
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
@@ -114,6 +145,7 @@ class ClassifierServingModule(tf.Module):
         self.is_regression = bool(is_regression)
         self.is_pair_task = bool(is_pair_task)
         self.label_strings = [str(label) for label in label_list]
+        self.cls_id = int(tokenizer.cls_id)
         # A plain function closing over the model: keeps the Keras model out of the object graph.
         self._logits = _logits_function(model)
 
@@ -130,10 +162,10 @@ class ClassifierServingModule(tf.Module):
             self.text_features = tf.function(self._features_single, input_signature=text_spec, autograph=False)
 
     def signatures(self) -> Dict[str, object]:
-        """``{"serving_default": ..., "serve_ids": ...}`` concrete functions for ``tf.saved_model.save``.
+        """`{"serving_default": ..., "serve_ids": ...}` concrete functions for `tf.saved_model.save`.
 
         Raises:
-          ValueError if a traced function reads a variable that is not in ``model_variables`` (it would
+          ValueError if a traced function reads a variable that is not in `model_variables` (it would
           be saved but never restored in the graph TF Serving runs).
         """
         signatures = {
@@ -156,7 +188,8 @@ class ClassifierServingModule(tf.Module):
         return {"probabilities": tf.nn.softmax(logits, axis=-1)}
 
     def _serve_ids(self, input_ids, input_mask, segment_ids):
-        return self._outputs(input_ids, input_mask, segment_ids)
+        return self._outputs(input_ids, mask_batcher_padding(input_ids, input_mask, self.cls_id),
+                             segment_ids)
 
     def _text_outputs(self, features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         outputs = self._outputs(features["input_ids"], features["input_mask"], features["segment_ids"])
@@ -184,8 +217,27 @@ class ClassifierServingModule(tf.Module):
         return self._text_outputs(self._features_single(text_a))
 
 
+def mask_batcher_padding(input_ids: tf.Tensor, input_mask: tf.Tensor, cls_id: int) -> tf.Tensor:
+    """`input_mask` with 0 on each row's trailing run of `[CLS]` ids (never at position 0).
+
+    TF Serving's batching with `pad_variable_length_inputs` pads every request's inputs to the longest
+    request with that request's first element, so padded positions arrive as `[CLS]` with mask 1.
+    Packed BERT rows hold `[CLS]` only at position 0, so this mask is the one before that padding.
+
+    Args:
+      input_ids, input_mask: int32 [batch, seq].
+      cls_id: the id of `[CLS]`.
+    Returns:
+      int32 [batch, seq].
+    """
+    is_cls = tf.cast(tf.equal(input_ids, cls_id), input_mask.dtype)
+    trailing_cls = tf.math.cumprod(is_cls, axis=1, reverse=True)
+    not_first = 1 - tf.one_hot(0, tf.shape(input_ids)[1], dtype=input_mask.dtype)
+    return input_mask * (1 - trailing_cls * not_first)
+
+
 def _tf_variables(weights) -> List[tf.Variable]:
-    """The ``tf.Variable`` behind each Keras weight (a TF-backend ``keras.Variable`` wraps one).
+    """The `tf.Variable` behind each Keras weight (a TF-backend `keras.Variable` wraps one).
 
     Tracking Keras' wrappers is not enough: on export each wrapper becomes a *copy* of its variable,
     which the checkpoint restores, while the traced functions read the original. TF 2 loading hides
@@ -201,8 +253,50 @@ def _tf_variables(weights) -> List[tf.Variable]:
     return variables
 
 
+def canonical_serving_dtype(serving_dtype: str) -> str:
+    """Validates a `serving_dtype` (`float32`, `mixed_bfloat16`, or an alias such as `bf16`).
+
+    Returns:
+      One of `SERVING_DTYPES`.
+    Raises:
+      InputError: another dtype (`mixed_float16` is not offered for serving).
+    """
+    from bert_tf.training.precision import canonical_dtype
+
+    try:
+        name = canonical_dtype(serving_dtype)
+    except ValueError:
+        name = None
+    if name not in SERVING_DTYPES:
+        raise InputError(f"serving_dtype must be one of {', '.join(SERVING_DTYPES)}, got {serving_dtype!r}")
+    return name
+
+
+def _model_for_dtype(model, serving_dtype: str):
+    """`model` itself if it runs under `serving_dtype`, else a copy built under that dtype policy.
+
+    The copy is `type(model).from_config(...)` with the same weights (variables are float32 under every
+    policy; they are matched by path).
+    """
+    from bert_tf.training.precision import dtype_policy
+
+    if getattr(model.dtype_policy, "name", None) == serving_dtype:
+        return model
+    try:
+        copy = type(model).from_config({**model.get_config(), "dtype": dtype_policy(serving_dtype)})
+    except (NotImplementedError, TypeError) as error:
+        raise TypeError(f"serving_dtype={serving_dtype!r} rebuilds the model from its get_config(), "
+                        f"which {type(model).__name__} does not support: {error}") from None
+    sources = {weight.path: weight for weight in model.weights}
+    if sorted(sources) != sorted(weight.path for weight in copy.weights):
+        raise ValueError(f"the {serving_dtype} copy of {type(model).__name__} has other weights")
+    for weight in copy.weights:
+        weight.assign(sources[weight.path])
+    return copy
+
+
 def _logits_function(model):
-    """``(input_ids, input_mask, segment_ids) -> float32 logits [B, num_labels]`` with training=False."""
+    """`(input_ids, input_mask, segment_ids) -> float32 logits [B, num_labels]` with training=False."""
 
     def logits(input_ids, input_mask, segment_ids):
         outputs = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
@@ -272,31 +366,50 @@ def _check_vocab_fits(model, vocab_file: str) -> None:
 
 def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: int,
                       label_list: Sequence, export_dir, is_regression: bool = False,
-                      is_pair_task: bool = True) -> str:
-    """Writes ``model`` as a SavedModel under ``export_dir/<version>/`` for TF Serving.
+                      is_pair_task: bool = True, pad_to_max_length: bool = False,
+                      pad_to_multiple_of: Optional[int] = None,
+                      padded_lengths: Optional[Sequence[int]] = None,
+                      serving_dtype: str = "float32") -> str:
+    """Writes `model` as a SavedModel under `export_dir/<version>/` for TF Serving.
 
     Args:
-      model: a ``bert_tf.BertClassifier`` with its fine-tuned weights loaded.
-      vocab_file: the model's ``vocab.txt``; copied into the SavedModel's ``assets/``.
-      do_lower_case: as for ``FullTokenizer`` (True for uncased models).
-      max_seq_length: packed length of the raw-text signature (``run_classifier``'s flag).
-      label_list: the task's labels (``processor.get_labels()``), index = class id; for regression
-        ``[None]`` or anything (ignored).
+      model: a `bert_tf.BertClassifier` with its fine-tuned weights loaded.
+      vocab_file: the model's `vocab.txt`; copied into the SavedModel's `assets/`.
+      do_lower_case: as for `FullTokenizer` (True for uncased models).
+      max_seq_length: packed length of the raw-text signature (`run_classifier`'s flag).
+      label_list: the task's labels (`processor.get_labels()`), index = class id; for regression
+        `[None]` or anything (ignored).
       export_dir: the model base path TF Serving watches; created if needed.
-      is_regression: export ``predictions`` [batch] instead of ``probabilities``/``label``.
-      is_pair_task: ``serving_default`` takes ``text_a`` and ``text_b`` (else ``text_a`` only).
+      is_regression: export `predictions` [batch] instead of `probabilities`/`label`.
+      is_pair_task: `serving_default` takes `text_a` and `text_b` (else `text_a` only).
+      pad_to_max_length: pad every raw-text request to `max_seq_length` (the behaviour before
+        per-batch padding; kept for comparisons). Overrides the two options below.
+      pad_to_multiple_of: pad each raw-text batch to its longest row rounded up to a multiple of this
+        (at most `max_seq_length`); default `PAD_TO_MULTIPLE_OF` (8) unless `padded_lengths` is given.
+      padded_lengths: instead, pad each batch to the smallest of these lengths that holds its longest
+        row (`max_seq_length` is always one).
+      serving_dtype: `float32`, or `mixed_bfloat16` to serve a copy of the model built under that
+        Keras dtype policy (see the module docstring).
 
     Returns:
-      The path of the new version folder, ``export_dir/<version>``.
+      The path of the new version folder, `export_dir/<version>`.
     Raises:
-      ValueError for settings that do not fit the model (label count, max_seq_length) or a bad vocab.
+      ValueError for settings that do not fit the model (label count, max_seq_length) or a bad vocab;
+      InputError for bad padding settings or `serving_dtype`.
     """
     export_dir = os.fspath(export_dir)
     vocab_file = os.fspath(vocab_file)
+    serving_dtype = canonical_serving_dtype(serving_dtype)
     _check_export_settings(model, max_seq_length, label_list, is_regression, is_pair_task)
     _check_vocab_fits(model, vocab_file)
+    if pad_to_max_length:
+        pad_to_multiple_of = padded_lengths = None
+    elif pad_to_multiple_of is None and padded_lengths is None:
+        pad_to_multiple_of = PAD_TO_MULTIPLE_OF
     tokenizer = InGraphBertTokenizer(vocab_file, do_lower_case=do_lower_case,
-                                     max_seq_length=int(max_seq_length))
+                                     max_seq_length=int(max_seq_length),
+                                     pad_to_multiple_of=pad_to_multiple_of, padded_lengths=padded_lengths)
+    model = _model_for_dtype(model, serving_dtype)
     module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
                                      is_regression=is_regression, is_pair_task=is_pair_task)
 
@@ -315,28 +428,29 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
 
 
 def is_pair_task(processor) -> bool:
-    """Whether a ``bert_tf.tasks.classification.examples`` processor's examples have a ``text_b`` (MRPC: yes, SST-2: no)."""
+    """Whether a `bert_tf.tasks.classification.examples` processor's examples have a `text_b` (MRPC: yes, SST-2: no)."""
     return any(layout.text_b_column is not None for layout in processor.split_layouts.values())
 
 
 def export_for_task(model, processor, vocab_file, do_lower_case: bool, max_seq_length: int,
-                    export_dir) -> str:
-    """``export_classifier`` with the labels, regression flag and pair/single inputs of a GLUE task.
+                    export_dir, **options) -> str:
+    """`export_classifier` with the labels, regression flag and pair/single inputs of a GLUE task.
 
     Args:
-      processor: from ``bert_tf.tasks.classification.examples.get_processor(task_name)``.
-      (the rest as for ``export_classifier``.)
+      processor: from `bert_tf.tasks.classification.examples.get_processor(task_name)`.
+      options: `export_classifier`'s keyword options (`serving_dtype`, `pad_to_max_length`, ...).
+      (the rest as for `export_classifier`.)
     Returns:
       The new version folder.
     """
     return export_classifier(model, vocab_file, do_lower_case, max_seq_length,
                              label_list=processor.get_labels(), export_dir=export_dir,
                              is_regression=processor.is_regression,
-                             is_pair_task=is_pair_task(processor))
+                             is_pair_task=is_pair_task(processor), **options)
 
 
 def _publish(temporary: str, export_dir: str, attempts: int = 100) -> str:
-    """Renames the finished ``temporary`` folder to a new, unused version folder; returns its path."""
+    """Renames the finished `temporary` folder to a new, unused version folder; returns its path."""
     for _ in range(attempts):
         target = os.path.join(export_dir, str(next_version(export_dir)))
         if tf.io.gfile.exists(target):  # created meanwhile by a concurrent export

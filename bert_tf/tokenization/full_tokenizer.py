@@ -25,6 +25,8 @@ import re
 import unicodedata
 from typing import Iterable, List, Optional
 
+from bert_tf.errors import InputError
+
 __all__ = [
     "convert_to_unicode",
     "printable_text",
@@ -365,7 +367,7 @@ class FullTokenizer:
 
 
 def validate_case_matches_checkpoint(do_lower_case: bool, init_checkpoint: Optional[str]) -> None:
-    """Raises ``ValueError`` if ``do_lower_case`` contradicts a released checkpoint's known casing.
+    """Raises `InputError` (a `ValueError`) if `do_lower_case` contradicts a released checkpoint's casing.
 
     The casing is inferred from the checkpoint's folder name (e.g. ``.../uncased_L-12_H-768_A-12/
     bert_model.ckpt``); unknown names, and an empty ``init_checkpoint``, are accepted.
@@ -383,7 +385,7 @@ def validate_case_matches_checkpoint(do_lower_case: bool, init_checkpoint: Optio
         actual_flag, case_name, opposite_flag = "True", "cased", "False"
     else:
         return
-    raise ValueError(
+    raise InputError(
         "You passed in `--do_lower_case=%s` with `--init_checkpoint=%s`. "
         "However, `%s` seems to be a %s model, so you "
         "should pass in `--do_lower_case=%s` so that the fine-tuning matches "

@@ -11,12 +11,11 @@ averages the loss over the global batch, so the updates do not depend on the num
 """
 from __future__ import annotations
 
-import logging
 from typing import Optional
 
 import tensorflow as tf
+from absl import logging
 
-logger = logging.getLogger(__name__)
 
 STRATEGY_NAMES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 DEFAULT_STRATEGY = "one_device"
@@ -50,11 +49,11 @@ def create_strategy(name: str = DEFAULT_STRATEGY, tpu_address: Optional[str] = N
     key = str(name or DEFAULT_STRATEGY).strip().lower().replace("-", "_")
     if key == "one_device":
         device = default_device()
-        logger.info("Training on one device: %s", device)
+        logging.info("Training on one device: %s", device)
         return tf.distribute.OneDeviceStrategy(device)
     if key == "mirrored":
         strategy = tf.distribute.MirroredStrategy(devices=_mirrored_devices())
-        logger.info("MirroredStrategy over %d replicas", strategy.num_replicas_in_sync)
+        logging.info("MirroredStrategy over %d replicas", strategy.num_replicas_in_sync)
         return strategy
     if key == "multi_worker_mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -1,4 +1,4 @@
-"""Sequence-classification features: examples -> padded ids -> TFRecords -> batched ``tf.data`` pipeline.
+"""Sequence-classification features: examples -> padded ids -> TFRecords (read back by `dataset`).
 
 Matches the original ``run_classifier.py``: ``[CLS] A [SEP] (B [SEP])`` packing (``bert_tf.tokenization.packing``),
 TFRecord feature names and types::
@@ -10,19 +10,18 @@ TFRecord feature names and types::
 so files written by the original can be read here and the other way round.
 """
 import dataclasses
-import logging
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
+from bert_tf.files import write_tfrecord
 from bert_tf.tokenization import packing
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "is_real_example")
 _SEQUENCE_FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
-_LENGTH_MULTIPLE = 8
-_SHUFFLE_BUFFER_SIZE = 100  # As in the original input_fn_builder.
 
 LabelId = Union[int, float]
 
@@ -193,7 +192,7 @@ def write_features_tfrecord(features: Iterable[InputFeatures], path: str,
                             is_regression: Optional[bool] = None) -> int:
     """Writes ``features`` as a TFRecord file of ``tf.train.Example`` (``FEATURE_NAMES``).
 
-    The file is written to ``<path>.tmp-<pid>`` and renamed to ``path`` when complete.
+    The file is written through a temporary name and renamed to `path` when complete.
 
     Args:
       features: ``InputFeatures``, all with the same sequence length (an iterator is consumed lazily,
@@ -205,20 +204,7 @@ def write_features_tfrecord(features: Iterable[InputFeatures], path: str,
     Raises:
       ValueError: features of different lengths (naming the index).
     """
-    path = os.fspath(path)
-    temp_path = f"{path}.tmp-{os.getpid()}"
-    count = 0
-    try:
-        with tf.io.TFRecordWriter(temp_path) as writer:
-            for record in serialize_features(features, is_regression):
-                writer.write(record)
-                count += 1
-        tf.io.gfile.rename(temp_path, path, overwrite=True)
-    except BaseException:
-        if tf.io.gfile.exists(temp_path):
-            tf.io.gfile.remove(temp_path)
-        raise
-    return count
+    return write_tfrecord(serialize_features(features, is_regression), os.fspath(path))
 
 
 def file_based_convert_examples_to_features(examples: Iterable, label_list: Sequence, max_seq_length: int,
@@ -227,128 +213,3 @@ def file_based_convert_examples_to_features(examples: Iterable, label_list: Sequ
     return write_features_tfrecord(
         iter_features(examples, label_list, max_seq_length, tokenizer, is_regression),
         output_file, is_regression=is_regression)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading.
-# ---------------------------------------------------------------------------------------------------
-
-def feature_spec(max_seq_length: int, is_regression: bool = False) -> Dict[str, tf.io.FixedLenFeature]:
-    """``tf.io.parse_example`` spec of the classifier records.
-
-    ``input_ids``/``input_mask``/``segment_ids``: int64 [max_seq_length]; ``label_ids``: int64 [] (float32
-    for regression); ``is_real_example``: int64 [] (default 1, for files written before it existed).
-    """
-    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in _SEQUENCE_FEATURE_NAMES}
-    spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
-    spec["is_real_example"] = tf.io.FixedLenFeature([], tf.int64, default_value=1)
-    return spec
-
-
-def check_tfrecord_features(path: str, max_seq_length: int, is_regression: Optional[bool] = None) -> None:
-    """Checks the first record of a classifier TFRecord file against the expected layout.
-
-    Raises:
-      FileNotFoundError: no such file.
-      ValueError: the file has no records or is unreadable, a feature is missing, the sequence features
-        do not have ``max_seq_length`` values, or ``label_ids`` is int64 where floats are expected (or the
-        other way round); the message names the file and the mismatch.
-    """
-    path = os.fspath(path)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"classifier TFRecord file not found: {path}")
-    try:
-        first_records = list(tf.data.TFRecordDataset(path).take(1).as_numpy_iterator())
-    except tf.errors.OpError as error:
-        raise ValueError(f"{path}: cannot read TFRecords ({error.message})") from None
-    if not first_records:
-        raise ValueError(f"{path}: TFRecord file has no records")
-    try:
-        example = tf.train.Example.FromString(first_records[0])
-    except Exception as error:  # protobuf DecodeError.
-        raise ValueError(f"{path}: first record is not a tf.train.Example ({error})") from None
-    feature_map = example.features.feature
-    for name in _SEQUENCE_FEATURE_NAMES + ("label_ids",):
-        if name not in feature_map:
-            raise ValueError(f"{path}: first record has no {name!r} feature "
-                             f"(found {sorted(feature_map)}); not a classifier TFRecord file?")
-    for name in _SEQUENCE_FEATURE_NAMES:
-        length = len(feature_map[name].int64_list.value)
-        if length != max_seq_length:
-            raise ValueError(f"{path}: {name} has {length} values per example but max_seq_length is "
-                             f"{max_seq_length}; rewrite the file with max_seq_length={max_seq_length} "
-                             f"or pass max_seq_length={length}")
-    label_kind = feature_map["label_ids"].WhichOneof("kind")
-    if is_regression is not None:
-        expected_kind = "float_list" if is_regression else "int64_list"
-        if label_kind != expected_kind:
-            raise ValueError(f"{path}: label_ids is stored as {label_kind} but {expected_kind} is expected "
-                             f"for a {'regression' if is_regression else 'classification'} task")
-
-
-def _round_up_length(lengths_max: tf.Tensor, max_seq_length: int) -> tf.Tensor:
-    """Longest real length rounded up to a multiple of 8, in [1, max_seq_length] (int32 scalar)."""
-    length = tf.maximum(lengths_max, 1)
-    length = (length + _LENGTH_MULTIPLE - 1) // _LENGTH_MULTIPLE * _LENGTH_MULTIPLE
-    return tf.minimum(length, max_seq_length)
-
-
-def make_parse_batch_fn(max_seq_length: int, is_regression: bool, pad_to_max_length: bool = False):
-    """A function: serialized records [B] string -> (features dict, labels [B]).
-
-    features: ``input_ids``, ``input_mask``, ``segment_ids`` int32 [B, L]; ``is_real_example`` float32 [B].
-    labels: int32 [B] (float32 for regression). ``L`` is ``max_seq_length`` with ``pad_to_max_length``,
-    otherwise the batch's longest real length (last position with ``input_mask`` 1) rounded up to a
-    multiple of 8 and capped at ``max_seq_length``.
-    """
-    spec = feature_spec(max_seq_length, is_regression)
-
-    def parse_batch(serialized: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-        parsed = tf.io.parse_example(serialized, spec)
-        features = {name: tf.cast(parsed[name], tf.int32) for name in _SEQUENCE_FEATURE_NAMES}
-        if not pad_to_max_length:
-            positions = tf.range(1, max_seq_length + 1, dtype=tf.int32)
-            real_length = tf.reduce_max(features["input_mask"] * positions[tf.newaxis, :])
-            length = _round_up_length(real_length, max_seq_length)
-            features = {name: value[:, :length] for name, value in features.items()}
-        features["is_real_example"] = tf.cast(parsed["is_real_example"], tf.float32)
-        labels = tf.cast(parsed["label_ids"], tf.float32 if is_regression else tf.int32)
-        return features, labels
-
-    return parse_batch
-
-
-def make_classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_training: bool,
-                            is_regression: bool, pad_to_max_length: bool = False, seed: Optional[int] = None,
-                            drop_remainder: bool = False) -> tf.data.Dataset:
-    """Batched ``(features, labels)`` dataset over a classifier TFRecord file.
-
-    Training repeats forever and shuffles with a buffer of 100 records (as the original); evaluation and
-    prediction keep file order and stop after one pass. Batches are parsed in parallel and prefetched.
-
-    Args:
-      path: TFRecord file from ``write_features_tfrecord`` (or the original ``run_classifier.py``);
-        checked first with ``check_tfrecord_features``.
-      max_seq_length: the length the file was written with.
-      batch_size: examples per batch.
-      is_training: repeat + shuffle.
-      is_regression: float32 labels instead of int32.
-      pad_to_max_length: keep [B, max_seq_length] instead of trimming each batch (see
-        ``make_parse_batch_fn``).
-      seed: shuffle seed (training only).
-      drop_remainder: drop the last partial batch (gives a static batch dimension).
-    Returns:
-      ``tf.data.Dataset`` of ``({"input_ids", "input_mask", "segment_ids": int32 [B, L],
-      "is_real_example": float32 [B]}, labels [B] int32|float32)``.
-    """
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    check_tfrecord_features(path, max_seq_length, is_regression)
-    dataset = tf.data.TFRecordDataset(os.fspath(path))
-    if is_training:
-        dataset = dataset.repeat()
-        dataset = dataset.shuffle(buffer_size=_SHUFFLE_BUFFER_SIZE, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    dataset = dataset.map(make_parse_batch_fn(max_seq_length, is_regression, pad_to_max_length),
-                          num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)

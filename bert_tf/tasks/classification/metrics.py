@@ -147,3 +147,42 @@ def glue_metrics(task_name: str, predictions, labels) -> Dict[str, float]:
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = labels[:, 0]
     return {name: _METRIC_FUNCTIONS[name](predictions, labels) for name in processor.metric_names}
+
+
+# ------------------------------------------------------------------------------------ eval_results.txt
+def _per_example_losses(logits: np.ndarray, labels: np.ndarray, is_regression: bool) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    if is_regression:
+        return np.square(logits[:, 0] - labels.astype(np.float64))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_normalizer = np.log(np.exp(shifted).sum(axis=1))
+    return log_normalizer - shifted[np.arange(len(labels)), labels.astype(np.int64)]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+
+def eval_results_from_predictions(task_name: str, prediction, is_regression: bool,
+                                  global_step: int) -> Dict[str, float]:
+    """The eval_results.txt values for a `PredictResult` of the classifier (`logits` output).
+
+    `eval_loss` is the mean per-example loss over real examples; `loss` the mean of the batch-mean losses
+    (the Estimator's `loss`); the metrics (`glue_metrics`) use real examples only.
+    """
+    logits = prediction.outputs["logits"]
+    labels = prediction.labels
+    real = prediction.features.get("is_real_example", np.ones(len(labels), np.float32)) > 0
+    losses = _per_example_losses(logits, labels, is_regression)
+    batch_means, start = [], 0
+    for size in prediction.batch_sizes:
+        if size:
+            batch_means.append(float(np.mean(losses[start:start + size])))
+        start += size
+    results = dict(glue_metrics(task_name, logits[real], labels[real]))
+    results["eval_loss"] = float(np.mean(losses[real]))
+    results["loss"] = float(np.mean(batch_means))
+    results["global_step"] = int(global_step)
+    return results

@@ -28,6 +28,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from bert_tf.errors import InputError
+
 __all__ = [
     "PRETRAINING_FEATURE_NAMES",
     "PretrainingRecordError",
@@ -64,7 +66,7 @@ _FLOAT_ONE = struct.pack("<f", 1.0)
 _FLOAT_ZERO = struct.pack("<f", 0.0)
 
 
-class PretrainingRecordError(ValueError):
+class PretrainingRecordError(InputError):
     """A pretraining TFRecord file does not match the requested shapes (or is unreadable)."""
 
 

@@ -1,12 +1,13 @@
-"""Length-grouped training batches (bert_tf.training.length_grouping) and the progress reporter."""
+"""Length-grouped training batches (bert_tf.training.batching) and the progress reporter."""
 import io
 
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.tasks.classification import dataset as classifier_dataset
 from bert_tf.tasks.classification import features as classifier_features
 
-from bert_tf.training import length_grouping
+from bert_tf.training import batching
 from bert_tf.training.progress import ProgressReporter
 
 MAX_SEQ_LENGTH = 32
@@ -29,8 +30,8 @@ def test_windows_become_trimmed_batches_of_similar_length(tmp_path):
     path = tmp_path / "train.tf_record"
     write_records(path, lengths)
     windows = tf.data.TFRecordDataset(str(path)).batch(32, drop_remainder=True).map(
-        classifier_features.make_parse_batch_fn(MAX_SEQ_LENGTH, is_regression=False, pad_to_max_length=True))
-    batches = list(length_grouping.group_windows_by_length(windows, batch_size=8, seed=5).as_numpy_iterator())
+        classifier_dataset.make_parse_batch_fn(MAX_SEQ_LENGTH, is_regression=False, pad_to_max_length=True))
+    batches = list(batching.group_windows_by_length(windows, batch_size=8, seed=5).as_numpy_iterator())
 
     assert len(batches) == 8
     seen = []

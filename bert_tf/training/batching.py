@@ -1,28 +1,54 @@
-"""Training batches of similar-length examples (less padding with per-batch padding).
+"""Per-batch padding: batches trimmed to their longest example, and batches of similar-length examples.
 
-Random batches of 32 MRPC pairs are padded to ~84 tokens on average although the mean example has 53;
-sorting each window of `window_batches` consecutive (already shuffled) batches by length before cutting it
+`trim_to_longest` cuts a batch padded to `max_seq_length` down to its longest real example, rounded up
+to a multiple of `LENGTH_MULTIPLE` (8), which every task uses in training, evaluation and prediction:
+the attention mask makes the real tokens' outputs independent of the padding.
+
+`group_windows_by_length` (`--group_by_length`): random batches of 32 MRPC pairs are padded to ~84
+tokens on average although the mean example has 53; sorting each window of `window_batches` consecutive (already shuffled) batches by length before cutting it
 into batches brings the padded length down to ~61 (8 batches), about 1.4 times fewer tokens per step. The
 batches of a window are then shuffled, so the model does not see lengths in order.
 
 This changes which examples share a batch, not which examples are seen: it is an option, off by default
 (`--group_by_length`), since the original recipe uses random batches.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-_LENGTH_MULTIPLE = 8
+LENGTH_MULTIPLE = 8
+SEQUENCE_KEYS = ("input_ids", "input_mask", "segment_ids")
 
 
-def _round_up(length: tf.Tensor, multiple: int, maximum: int) -> tf.Tensor:
+def round_up_length(length: tf.Tensor, maximum, multiple: int = LENGTH_MULTIPLE) -> tf.Tensor:
+    """`length` rounded up to a multiple of `multiple`, in [1, maximum] (int32 scalar tensor)."""
     length = tf.maximum(length, 1)
     return tf.minimum((length + multiple - 1) // multiple * multiple, maximum)
 
 
+def trim_to_longest(features: Mapping[str, tf.Tensor], sequence_keys: Sequence[str] = SEQUENCE_KEYS,
+                    mask_key: str = "input_mask", multiple: int = LENGTH_MULTIPLE) -> Dict[str, tf.Tensor]:
+    """Cuts the [B, S] `sequence_keys` of a batch to its longest real example rounded up to `multiple`.
+
+    Args:
+      features: a batch; `features[mask_key]` [B, S] is 1 at real tokens (a prefix of each row).
+      sequence_keys: the [B, S] features to cut (others are kept as they are).
+
+    Returns:
+      A new dict with [B, L] sequence features, L = the longest row's real length rounded up, <= S.
+    """
+    mask = features[mask_key]
+    real_length = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
+    length = round_up_length(real_length, tf.shape(mask)[1], multiple)
+    trimmed = dict(features)
+    for name in sequence_keys:
+        trimmed[name] = features[name][:, :length]
+    return trimmed
+
+
 def group_windows_by_length(windows: tf.data.Dataset, batch_size: int, seed: Optional[int] = None,
-                            sequence_keys: Tuple[str, ...] = ("input_ids", "input_mask", "segment_ids"),
-                            mask_key: str = "input_mask", length_multiple: int = _LENGTH_MULTIPLE) -> tf.data.Dataset:
+                            sequence_keys: Tuple[str, ...] = SEQUENCE_KEYS,
+                            mask_key: str = "input_mask", length_multiple: int = LENGTH_MULTIPLE) -> tf.data.Dataset:
     """Windows of examples -> batches of similar length, trimmed to their longest example.
 
     Args:
@@ -60,13 +86,7 @@ def group_windows_by_length(windows: tf.data.Dataset, batch_size: int, seed: Opt
         return tf.data.Dataset.from_tensor_slices((batch_features, batch_labels))
 
     def trim(features, labels):
-        max_length = tf.shape(features[mask_key])[1]
-        real_length = tf.reduce_max(tf.reduce_sum(tf.cast(features[mask_key], tf.int32), axis=1))
-        length = _round_up(real_length, length_multiple, max_length)
-        trimmed = dict(features)
-        for name in sequence_keys:
-            trimmed[name] = features[name][:, :length]
-        return trimmed, labels
+        return trim_to_longest(features, sequence_keys, mask_key, length_multiple), labels
 
     batches = windows.enumerate().flat_map(lambda index, element: split_window(index, *element))
     return batches.map(trim, num_parallel_calls=tf.data.AUTOTUNE)

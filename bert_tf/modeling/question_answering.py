@@ -1,0 +1,57 @@
+"""run_squad's model: BERT and a span head that scores every token as an answer start and end.
+
+Variables: the encoder's `bert/*` and the original's `cls/squad/output_weights` [2, H] and
+`cls/squad/output_bias` [2] (row 0 scores starts, row 1 ends), so a checkpoint fine-tuned by the original
+`run_squad.py` loads unchanged and the other way round.
+"""
+from keras import initializers, layers, ops
+
+from bert_tf.config import BertConfig
+from bert_tf.modeling.heads import OutputProjection
+from bert_tf.modeling.models import _BertBase
+
+SQUAD_HEAD_VARIABLES = ("cls/squad/output_weights", "cls/squad/output_bias")
+# The original `create_model` initializes the head with a fixed stddev, not `initializer_range`.
+_HEAD_STDDEV = 0.02
+
+
+class SquadHead(layers.Layer):
+    """`cls/squad/`: one [2, H] projection of every token's final hidden state.
+
+    Call with `sequence_output` [B, S, H] (compute dtype); returns (`start_logits`, `end_logits`), each
+    float32 [B, S].
+    """
+
+    def __init__(self, config: BertConfig, name: str = "cls", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.squad = OutputProjection(config, num_outputs=2, name="squad", dtype=self.dtype_policy)
+        self.squad.initializer = initializers.TruncatedNormal(stddev=_HEAD_STDDEV)
+
+    def build(self, input_shape=None):
+        self.squad.build()  # inside this layer's name scope: `cls/squad/output_*`
+        self.built = True
+
+    def call(self, sequence_output):
+        logits = ops.cast(self.squad(sequence_output), "float32")  # [B, S, 2]
+        return logits[..., 0], logits[..., 1]
+
+
+class BertQuestionAnswering(_BertBase):
+    """BERT with the SQuAD span head (the original `run_squad.create_model`).
+
+    Inputs: a dict of int32 [B, S] `input_ids`, `input_mask`, `segment_ids` (other keys are ignored).
+    Returns a dict: `start_logits` and `end_logits`, float32 [B, S] (padding positions included, as in
+    the original); with `training=True` the encoder's dropouts are active.
+    """
+
+    def __init__(self, config: BertConfig, name="bert_question_answering", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        self.cls = SquadHead(config, dtype=self.dtype_policy)
+        self.cls.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        sequence_output = self._encode(inputs, training)["sequence_output"]
+        start_logits, end_logits = self.cls(sequence_output)
+        return {"start_logits": start_logits, "end_logits": end_logits}
+

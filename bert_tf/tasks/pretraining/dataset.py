@@ -1,0 +1,81 @@
+"""The pretraining input pipeline: the original tool's TFRecords -> batches, as the original `input_fn_builder`."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import tensorflow as tf
+
+from bert_tf.tasks.pretraining.losses import LossDenominators
+from bert_tf.tasks.pretraining.records import check_pretraining_tfrecord, pretraining_feature_spec
+
+
+def check_input_files(files: Sequence[str], max_seq_length: int, max_predictions_per_seq: int) -> None:
+    """Raises a PretrainingRecordError naming the first file whose features do not fit the flags."""
+    for path in files:
+        check_pretraining_tfrecord(path, max_seq_length, max_predictions_per_seq)
+
+
+def make_pretraining_dataset(
+    files: Sequence[str],
+    max_seq_length: int,
+    max_predictions_per_seq: int,
+    batch_size: int,
+    is_training: bool,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Batches of the original pretraining records, as the original `input_fn_builder`.
+
+    Training: files shuffled and repeated, records interleaved across files and shuffled (buffer 100),
+    fixed-size batches (remainder dropped). Evaluation: files in order, read once, remainder kept.
+
+    Yields dicts of int32 `input_ids`, `input_mask`, `segment_ids` [B, S], `masked_lm_positions`,
+    `masked_lm_ids` [B, P], `next_sentence_labels` [B, 1] and float32 `masked_lm_weights` [B, P].
+    """
+    spec = pretraining_feature_spec(max_seq_length, max_predictions_per_seq)
+    options = tf.data.Options()
+    options.deterministic = seed is not None
+    if is_training:
+        dataset = tf.data.Dataset.from_tensor_slices(list(files)).repeat()
+        dataset = dataset.shuffle(len(files), seed=seed)
+        dataset = dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(len(files), os.cpu_count() or 1),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=seed is not None,
+        )
+        dataset = dataset.shuffle(100, seed=seed)
+    else:
+        dataset = tf.data.TFRecordDataset(list(files))
+    dataset = dataset.batch(batch_size, drop_remainder=is_training)
+
+    def parse(serialized):
+        features = tf.io.parse_example(serialized, spec)
+        return {
+            name: tf.cast(value, tf.int32) if value.dtype == tf.int64 else value
+            for name, value in features.items()
+        }
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def attach_loss_weights(dataset: tf.data.Dataset, micro_batch_size: int, num_micro_batches: int) -> tf.data.Dataset:
+    """Splits each batch of `micro_batch_size * num_micro_batches` examples into micro-batches.
+
+    Every example gets a float32 feature `masked_lm_loss_scale` = group size / (the group's masked-LM
+    weight + 1e-5), so that the *mean* of `per_example_total_loss` over the whole group is exactly the
+    original loss of the group, however the group is split across accumulation steps and replicas.
+    """
+
+    def add_scale(batch):
+        denominators = LossDenominators.of_batch(batch)
+        scale = denominators.next_sentence / denominators.masked_lm
+        batch = dict(batch)
+        batch["masked_lm_loss_scale"] = tf.fill(tf.shape(batch["next_sentence_labels"])[:1], scale)
+        return batch
+
+    dataset = dataset.map(add_scale, num_parallel_calls=tf.data.AUTOTUNE)
+    if num_micro_batches > 1:
+        dataset = dataset.unbatch().batch(micro_batch_size, drop_remainder=True)
+    return dataset

@@ -1,0 +1,152 @@
+"""The step function of `bert_tf.training.trainer.Trainer`: forward, backward and update, under a strategy.
+
+`make_train_function` returns a `tf.function` `train_steps(iterator, num_steps) -> (mean loss, examples)` that
+runs `num_steps` optimizer updates from a distributed dataset iterator. Per replica, inside `strategy.run`:
+the forward pass with `training=True`, the loss averaged over the *global* batch (N replicas make the same
+update as one device with the whole batch), gradients (of the scaled loss under loss scaling) and the update.
+With `num_accumulation_steps` N > 1 an update takes N micro-batches, whose gradients a `GradientAccumulator`
+averages.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import tensorflow as tf
+
+from bert_tf.training import precision
+from bert_tf.training.predict import split_element
+
+# loss_fn(model outputs, labels, features) -> per-example losses [B] or a scalar (the mean over the local batch).
+LossFn = Callable[[Mapping[str, tf.Tensor], Any, Mapping[str, tf.Tensor]], tf.Tensor]
+
+
+def replica_mean_loss(loss: tf.Tensor) -> tf.Tensor:
+    """This replica's share of the global-batch mean: per-example [B] -> sum / global batch; scalar -> / replicas.
+
+    Raises:
+      ValueError: a loss of rank 2 or more.
+    """
+    loss = tf.cast(loss, tf.float32)
+    if loss.shape.rank == 0:
+        return loss / tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
+    if loss.shape.rank != 1:
+        raise ValueError(f"loss_fn must return per-example losses [batch] or a scalar, got shape {loss.shape}")
+    return tf.nn.compute_average_loss(loss)
+
+
+def per_replica_function(function: Callable, jit_compile: bool) -> Callable:
+    """`function` as one `tf.function` per replica device, so each traces with its own variable copies."""
+    compiled = {}
+
+    def call(*args):
+        context = tf.distribute.get_replica_context()
+        key = repr(getattr(context, "devices", None)) if context is not None else ""
+        if key not in compiled:
+            compiled[key] = tf.function(function, jit_compile=jit_compile)
+        return compiled[key](*args)
+
+    return call
+
+
+def batch_size(features) -> tf.Tensor:
+    """The number of examples in a batch of features (the first dimension of its first tensor), int64."""
+    first = tf.nest.flatten(features)[0]
+    return tf.cast(tf.shape(first)[0], tf.int64)
+
+
+def make_forward_backward(model, optimizer, loss_fn: LossFn) -> Callable:
+    """`forward_backward(features, labels)` -> (this replica's share of the mean loss, gradients).
+
+    Runs in the replica context. Under loss scaling the gradients are those of the scaled loss (the
+    optimizer unscales them).
+    """
+
+    def forward_backward(features, labels):
+        variables = model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = model(features, training=True)
+            loss = replica_mean_loss(loss_fn(outputs, labels, features))
+            scaled_loss = optimizer.scale_loss(loss) if precision.uses_loss_scaling(optimizer) else loss
+        gradients = tape.gradient(scaled_loss, variables)
+        return loss, gradients
+
+    return forward_backward
+
+
+def make_train_function(model, optimizer, loss_fn: LossFn, strategy: tf.distribute.Strategy, accumulator=None,
+                        use_xla: bool = False, num_accumulation_steps: int = 1, steps_per_loop: int = 1):
+    """The step function: a `tf.function` `train_steps(iterator, num_steps)` -> (mean loss, examples seen).
+
+    Args:
+      model: the model, built under `strategy`; called as `model(features, training=True)`.
+      optimizer: the built optimizer `apply` is called on (a `LossScaleOptimizer` under loss scaling).
+      loss_fn: `loss_fn(outputs, labels, features)` -> per-example losses [B] or this replica's mean loss.
+      strategy: the `tf.distribute.Strategy` the model and optimizer were built under.
+      accumulator: a `GradientAccumulator` of the model's trainable variables; needed when
+        `num_accumulation_steps` > 1.
+      use_xla: compile the replica step with XLA.
+      num_accumulation_steps: micro-batches (elements of the iterator) per update.
+      steps_per_loop: 1: every call makes one update (`num_steps` is ignored); else `num_steps` updates.
+
+    Returns:
+      The `tf.function`; its loss is the mean over the call's updates and micro-batches, its examples the sum.
+    """
+    variables = model.trainable_variables
+    forward_backward = make_forward_backward(model, optimizer, loss_fn)
+    # XLA: one device compiles the whole replica step, update included. With several replicas the
+    # update's cross-device all-reduce cannot be inside an XLA cluster, so each replica compiles only
+    # its forward and backward pass (one compiled function per replica device).
+    compile_update = use_xla and strategy.num_replicas_in_sync == 1
+    if use_xla and not compile_update:
+        forward_backward = per_replica_function(forward_backward, jit_compile=True)
+
+    def train_replica(features, labels):
+        loss, gradients = forward_backward(features, labels)
+        optimizer.apply(gradients, variables)
+        return loss, batch_size(features)
+
+    def accumulate_replica(features, labels):
+        loss, gradients = forward_backward(features, labels)
+        accumulator.accumulate(gradients)
+        return loss, batch_size(features)
+
+    def apply_replica():
+        optimizer.apply(accumulator.mean_gradients(), variables)
+        accumulator.reset()
+
+    train_replica = tf.function(train_replica, jit_compile=compile_update)
+    accumulate_replica = tf.function(accumulate_replica, jit_compile=compile_update)
+    apply_replica = tf.function(apply_replica, jit_compile=compile_update)
+
+    def reduce_sum(value):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+    def one_step(iterator):
+        if num_accumulation_steps == 1:
+            features, labels = split_element(next(iterator))
+            loss, examples = strategy.run(train_replica, args=(features, labels))
+            return reduce_sum(loss), reduce_sum(examples)
+        loss_sum = tf.constant(0.0)
+        examples_sum = tf.constant(0, tf.int64)
+        for _ in tf.range(num_accumulation_steps):
+            features, labels = split_element(next(iterator))
+            loss, examples = strategy.run(accumulate_replica, args=(features, labels))
+            loss_sum += reduce_sum(loss)
+            examples_sum += reduce_sum(examples)
+        strategy.run(apply_replica)
+        return loss_sum / num_accumulation_steps, examples_sum
+
+    @tf.function
+    def train_steps(iterator, num_steps):
+        """Runs `num_steps` steps; returns (mean loss, examples seen)."""
+        if steps_per_loop == 1:
+            return one_step(iterator)
+        loss_sum = tf.constant(0.0)
+        examples_sum = tf.constant(0, tf.int64)
+        for _ in tf.range(num_steps):
+            loss, examples = one_step(iterator)
+            loss_sum += loss
+            examples_sum += examples
+        return loss_sum / tf.cast(num_steps, tf.float32), examples_sum
+
+    return train_steps

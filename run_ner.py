@@ -1,0 +1,73 @@
+"""BERT fine-tuning for named-entity recognition on CoNLL files (CoNLL-2003), in the style of run_classifier.py.
+
+  python run_ner.py --data_dir=conll2003 --bert_dir=$BERT_BASE_DIR --do_train --do_eval --do_predict \\
+    --max_seq_length=128 --train_batch_size=32 --learning_rate=5e-5 --num_train_epochs=3 --output_dir=out/ner
+
+`--data_dir` holds `train.txt`, `dev.txt` (or `valid.txt`) and `test.txt` (`--predict_file` tags any other
+file). Every word gets one tag (long sentences are split into overlapping windows, never truncated);
+`eval_results.txt` has the entity-level precision/recall/F1 of conlleval, `test_predictions.txt` is
+conlleval's `word gold predicted` input. The model flags, `--bert_dir`, the TPU flags and this project's run
+flags (`--strategy`, `--dtype`, `--use_xla`, `--seed`, ...) are those of run_classifier.py. Re-running a
+command after an interruption resumes training from the newest checkpoint in `--output_dir`. Bad input
+exits with status 1 and a one-line message. Library code: `bert_tf.tasks.ner.run`.
+"""
+from absl import flags
+
+from bert_tf import cli
+
+_PROGRAM = "run_ner.py"
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """Defines run_ner.py's flags: run_classifier.py's, less `task_name`, plus `predict_file`."""
+    define = cli.FlagDefiner(flag_values)
+    define.string("data_dir", None, "The folder of the CoNLL files: train.txt, dev.txt (or valid.txt), test.txt.")
+    define.string("predict_file", None, "A CoNLL file to tag with --do_predict instead of <data_dir>/test.txt "
+                                        "(a tag column is optional).")
+    define.string("output_dir", None, "The output directory where the model checkpoints will be written.")
+    cli.define_model_flags(define)
+    define.integer("max_seq_length", 128, "The maximum total input sequence length after WordPiece tokenization; "
+                                          "longer sentences are split into overlapping windows.")
+    define.boolean("do_train", False, "Whether to run training.")
+    define.boolean("do_eval", False, "Whether to run eval on the dev set.")
+    define.boolean("do_predict", False, "Whether to tag the test set (or --predict_file).")
+    cli.define_fine_tuning_flags(define)
+    define.integer("save_checkpoints_steps", 1000, "How often to save the model checkpoint.")
+    cli.define_tpu_flags(define)
+    cli.define_run_flags(define)
+
+
+def config_from_flags(flag_values):
+    """The `bert_tf.tasks.ner.run.NerConfig` for parsed flags (`--bert_dir` filled in)."""
+    from bert_tf.tasks.ner import run as ner
+
+    return ner.NerConfig(
+        data_dir=flag_values.data_dir,
+        model=cli.model_files_from_flags(flag_values),
+        options=cli.run_options_from_flags(flag_values),
+        recipe=cli.fine_tuning_from_flags(flag_values),
+        max_seq_length=flag_values.max_seq_length,
+        do_train=flag_values.do_train,
+        do_eval=flag_values.do_eval,
+        do_predict=flag_values.do_predict,
+        predict_file=flag_values.predict_file,
+    )
+
+
+def run(flag_values) -> int:
+    """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
+    from bert_tf.errors import InputError
+
+    if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
+        raise InputError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+    from bert_tf.tasks.ner import run as ner
+
+    ner.run(config_from_flags(flag_values))
+    return 0
+
+
+ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run, info_logging=True)
+main = ENTRY_POINT.main  # main(argv: the command line, program name first) -> exit status
+
+if __name__ == "__main__":
+    ENTRY_POINT.run_as_program()
