@@ -10,89 +10,68 @@ Same flags, defaults and output format as the original, plus `--num_workers` (de
 With `--num_workers=1` the records are exactly the original's for the same seed; with N workers the
 output is deterministic for a given seed and N. Library code: `bert_tf.tasks.pretraining.create`.
 """
-import functools
-
 from absl import flags, logging
 
 from bert_tf import cli
 
 _PROGRAM = "create_pretraining_data.py"
-_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> exit code
-
-
-_REQUIRED_FLAGS = ("input_file", "output_file", "vocab_file")
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """Defines the original script's flags (same names and defaults) plus `--num_workers`."""
-    flags.DEFINE_string("input_file", None,
-                        "Input raw text file (or comma-separated list of files, glob patterns allowed).",
-                        flag_values=flag_values)
-    flags.DEFINE_string("output_file", None, "Output TF example file (or comma-separated list of files).",
-                        flag_values=flag_values)
-    flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.",
-                        flag_values=flag_values)
-    flags.DEFINE_bool("do_lower_case", True,
-                      "Whether to lower case the input text. Should be True for uncased models and False "
-                      "for cased models.", flag_values=flag_values)
-    flags.DEFINE_bool("do_whole_word_mask", False,
-                      "Whether to use whole word masking rather than per-WordPiece masking.",
-                      flag_values=flag_values)
-    flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.", flag_values=flag_values)
-    flags.DEFINE_integer("max_predictions_per_seq", 20,
-                         "Maximum number of masked LM predictions per sequence.", flag_values=flag_values)
-    flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.", flag_values=flag_values)
-    flags.DEFINE_integer("dupe_factor", 10,
-                         "Number of times to duplicate the input data (with different masks).",
-                         flag_values=flag_values)
-    flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.", flag_values=flag_values)
-    flags.DEFINE_float("short_seq_prob", 0.1,
-                       "Probability of creating sequences which are shorter than the maximum length.",
-                       flag_values=flag_values)
-    flags.DEFINE_integer("num_workers", None,
-                         "Processes creating instances (default: all cores). 1 reproduces the original's "
-                         "random choices exactly; the output depends on the seed and this number.",
-                         flag_values=flag_values)
-    flags.DEFINE_bool("progress", True, "Show a progress line on stderr.", flag_values=flag_values)
+    define = cli.FlagDefiner(flag_values)
+    define.string("input_file", None, "Input raw text file (or comma-separated list of files, glob patterns allowed).")
+    define.string("output_file", None, "Output TF example file (or comma-separated list of files).")
+    define.string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+    define.boolean("do_lower_case", True, "Whether to lower case the input text. Should be True for uncased models "
+                                          "and False for cased models.")
+    define.boolean("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece "
+                                                "masking.")
+    define.integer("max_seq_length", 128, "Maximum sequence length.")
+    define.integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
+    define.integer("random_seed", 12345, "Random seed for data generation.")
+    define.integer("dupe_factor", 10, "Number of times to duplicate the input data (with different masks).")
+    define.number("masked_lm_prob", 0.15, "Masked LM probability.")
+    define.number("short_seq_prob", 0.1, "Probability of creating sequences which are shorter than the maximum "
+                                         "length.")
+    define.integer("num_workers", None, "Processes creating instances (default: all cores). 1 reproduces the "
+                                        "original's random choices exactly; the output depends on the seed and "
+                                        "this number.")
+    define.boolean("progress", True, "Show a progress line on stderr.")
 
 
 def run(flag_values) -> int:
-    """Creates the data with parsed flags; returns the exit status (0, or 1 after a one-line error)."""
-    # Imported here so that `--help` and flag errors do not wait for TensorFlow.
+    """Creates the data with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
     import os
-
-    import tensorflow as tf
 
     from bert_tf import tokenization
     from bert_tf.tasks.pretraining import create as pretraining
 
+    missing = [f"--{name}" for name in ("input_file", "output_file", "vocab_file") if not flag_values[name].value]
+    if missing:
+        raise pretraining.PretrainingDataError("missing " + ", ".join(missing))
+    vocab_file = flag_values.vocab_file
+    if "://" not in vocab_file and not os.path.isfile(vocab_file):
+        raise pretraining.PretrainingDataError(f"--vocab_file: no such file {vocab_file}")
+    config = pretraining.PretrainingDataConfig(
+        max_seq_length=flag_values.max_seq_length,
+        max_predictions_per_seq=flag_values.max_predictions_per_seq,
+        masked_lm_prob=flag_values.masked_lm_prob,
+        short_seq_prob=flag_values.short_seq_prob,
+        dupe_factor=flag_values.dupe_factor,
+        do_whole_word_mask=flag_values.do_whole_word_mask,
+        random_seed=flag_values.random_seed,
+        num_workers=flag_values.num_workers,
+    )
+    config.validate()
     try:
-        missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
-        if missing:
-            raise pretraining.PretrainingDataError("missing " + ", ".join(f"--{name}" for name in missing))
-        vocab_file = flag_values.vocab_file
-        if "://" not in vocab_file and not os.path.isfile(vocab_file):
-            raise pretraining.PretrainingDataError(f"--vocab_file: no such file {vocab_file}")
-        config = pretraining.PretrainingDataConfig(
-            max_seq_length=flag_values.max_seq_length,
-            max_predictions_per_seq=flag_values.max_predictions_per_seq,
-            masked_lm_prob=flag_values.masked_lm_prob,
-            short_seq_prob=flag_values.short_seq_prob,
-            dupe_factor=flag_values.dupe_factor,
-            do_whole_word_mask=flag_values.do_whole_word_mask,
-            random_seed=flag_values.random_seed,
-            num_workers=flag_values.num_workers,
-        )
-        config.validate()
         tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=flag_values.do_lower_case)
-        logging.info("*** Reading from input files ***")
-        summary = pretraining.create_pretraining_data(
-            flag_values.input_file, flag_values.output_file, tokenizer, config,
-            show_progress=flag_values.progress, vocab_file=vocab_file)
-    except (ValueError, OSError) as error:
-        return _error(cli.one_line(error))
-    except tf.errors.OpError as error:
-        return _error(cli.one_line(error))
+    except ValueError as error:
+        raise pretraining.PretrainingDataError(f"cannot use vocab file {vocab_file}: {error}") from None
+    logging.info("*** Reading from input files ***")
+    summary = pretraining.create_pretraining_data(
+        flag_values.input_file, flag_values.output_file, tokenizer, config,
+        show_progress=flag_values.progress, vocab_file=vocab_file)
     for line in summary.format().splitlines():
         logging.info(line)
     if summary.undecodable_bytes:

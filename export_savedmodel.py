@@ -64,7 +64,7 @@ class ExportError(ValueError):
 def _model_files(flag_values):
     """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises ExportError."""
     from bert_tf.checkpoint import resolve_checkpoint
-    from bert_tf.tasks.feature_extraction.run import BERT_CONFIG_NAME, VOCAB_NAME
+    from bert_tf.training.run_options import BERT_CONFIG_NAME, VOCAB_NAME
 
     vocab_file, bert_config_file = flag_values.vocab_file, flag_values.bert_config_file
     if flag_values.bert_dir:

@@ -12,6 +12,8 @@ the three model flags from a released model folder (explicit flags win). Added: 
 the newest checkpoint in `--output_dir`. Bad input exits with status 1 and a one-line message.
 Library code: `bert_tf.tasks.classification.run`.
 """
+import os
+
 from absl import flags
 
 from bert_tf import cli
@@ -63,15 +65,48 @@ def config_from_flags(flag_values):
     )
 
 
+def apply_first_run_defaults(flag_values) -> None:
+    """`python run_classifier.py --task=MRPC` just works: modes, data, model and output folder default.
+
+    No mode flag: train and evaluate. `--data_dir` from `$GLUE_DIR/<task>`, the model from `$BERT_BASE_DIR`
+    (the original README's variables), `--output_dir` `out/<task>`. What is still missing is reported in
+    one message, before TensorFlow starts.
+    """
+    from absl import logging
+
+    notes = []
+    if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
+        flag_values.do_train = flag_values.do_eval = True
+        notes.append("--do_train --do_eval (no mode flag given)")
+    task = flag_values.task_name
+    if task:
+        from bert_tf.tasks.classification import examples as glue
+
+        processor = glue.PROCESSORS.get(task.lower())
+        folder = glue.GLUE_FOLDERS.get(processor.task_name, task) if processor else task
+        notes += cli.use_environment_defaults(flag_values, "GLUE_DIR", folder)
+        if not flag_values.output_dir:
+            flag_values.output_dir = os.path.join("out", task.lower())
+            notes.append(f"--output_dir={flag_values.output_dir}")
+    model_given = flag_values.bert_dir or (flag_values.bert_config_file and flag_values.vocab_file)
+    cli.require([
+        (task, "--task_name (or --task) is required, e.g. --task=MRPC"),
+        (flag_values.data_dir, "--data_dir is required (or set $GLUE_DIR to the folder holding the GLUE tasks)"),
+        (model_given, "the model is required: --bert_dir (or $BERT_BASE_DIR), or --bert_config_file and "
+                      "--vocab_file"),
+    ])
+    for note in notes:
+        logging.info("Using %s", note)
+
+
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
-    from bert_tf.errors import InputError
-
-    if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
-        raise InputError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+    apply_first_run_defaults(flag_values)
     from bert_tf.tasks.classification import run as classification
 
-    classification.run(config_from_flags(flag_values))
+    result = classification.run(config_from_flags(flag_values))
+    cli.print_summary(_PROGRAM, flag_values.output_dir, result.eval_results, {
+        "test predictions": result.test_results_file, "SavedModel": result.export_path})
     return 0
 
 

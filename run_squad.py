@@ -8,7 +8,8 @@
 
 Every flag of the original is accepted with its default; `--bert_dir` sets the three model flags from a
 released model folder (explicit flags win). Added: `--strategy`, `--use_xla`, `--dtype`, `--seed`,
-`--keep_checkpoint_max`, `--max_train_steps`, `--log_every_steps`, `--export_dir`. Writes
+`--keep_checkpoint_max`, `--max_train_steps`, `--log_every_steps`, `--export_dir`,
+`--trim_predict_batches`. Writes
 `predictions.json`, `nbest_predictions.json` (and `null_odds.json` for 2.0) as the original, plus
 `eval_results.txt` with the official metrics when the predict file holds answers. Bad input exits with
 status 1 and a one-line message. Library code: `bert_tf.tasks.squad.run`.
@@ -51,6 +52,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.number("null_score_diff_threshold", 0.0, "If null_score - best_non_null is greater than the threshold "
                                                     "predict null.")
     cli.define_run_flags(define)
+    define.boolean("trim_predict_batches", False, "Pad each prediction batch only to its longest window (faster; "
+                                                  "default: max_seq_length, which the original's n-best lists "
+                                                  "need to be reproduced exactly).")
 
 
 def config_from_flags(flag_values):
@@ -73,6 +77,7 @@ def config_from_flags(flag_values):
         version_2_with_negative=flag_values.version_2_with_negative,
         null_score_diff_threshold=flag_values.null_score_diff_threshold,
         verbose_logging=flag_values.verbose_logging,
+        trim_predict_batches=flag_values.trim_predict_batches,
     )
 
 

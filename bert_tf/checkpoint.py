@@ -154,6 +154,16 @@ def list_checkpoint(path: str | os.PathLike) -> Dict[str, Tuple[Tuple[int, ...],
     return {name: (tuple(shapes[name]), dtypes[name].name) for name in sorted(shapes)}
 
 
+def _read_tensor(reader, prefix: str, name: str) -> np.ndarray:
+    """One checkpoint entry; a truncated or corrupted data file raises CheckpointError naming the file."""
+    try:
+        return reader.get_tensor(name)
+    except (IndexError, ValueError, tf.errors.OpError) as error:
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        raise CheckpointError(f"checkpoint {prefix}{DATA_SUFFIX} is truncated or corrupted (reading {name}: "
+                              f"{message.splitlines()[0]}); copy or download it again") from None
+
+
 def _open_reader(prefix: str):
     try:
         return tf.train.load_checkpoint(prefix)
@@ -253,21 +263,24 @@ def load_checkpoint(
             "does bert_config.json match this checkpoint?):\n" + "\n".join(f"  {problem}" for problem in problems)
         )
 
-    for name in to_restore:
-        variables[name].assign(reader.get_tensor(name).astype(_numpy_dtype(variables[name]), copy=False))
+    # Every tensor is read before anything is assigned: a truncated or corrupted data file fails here,
+    # naming the checkpoint, and leaves the model as it was.
+    values = {name: _read_tensor(reader, prefix, name) for name in to_restore}
+    slots = {}
+    if optimizer is not None and hasattr(optimizer, "slot_variables_by_name"):
+        slots = {name: slot for name, slot in optimizer.slot_variables_by_name().items()
+                 if name in checkpoint_shapes and tuple(checkpoint_shapes[name]) == tuple(slot.shape)}
+    slot_values = {name: _read_tensor(reader, prefix, name) for name in slots}
+    global_step = int(_read_tensor(reader, prefix, GLOBAL_STEP)) if GLOBAL_STEP in checkpoint_shapes else None
 
-    slots_restored = 0
+    for name in to_restore:
+        variables[name].assign(values.pop(name).astype(_numpy_dtype(variables[name]), copy=False))
     used = set(to_restore)
-    if optimizer is not None:
-        slots = optimizer.slot_variables_by_name() if hasattr(optimizer, "slot_variables_by_name") else {}
-        for name, slot in slots.items():
-            if name in checkpoint_shapes and tuple(checkpoint_shapes[name]) == tuple(slot.shape):
-                slot.assign(reader.get_tensor(name))
-                used.add(name)
-                slots_restored += 1
-    global_step = None
-    if GLOBAL_STEP in checkpoint_shapes:
-        global_step = int(reader.get_tensor(GLOBAL_STEP))
+    for name, slot in slots.items():
+        slot.assign(slot_values.pop(name))
+        used.add(name)
+    slots_restored = len(slots)
+    if global_step is not None:
         if optimizer is not None:
             optimizer.iterations.assign(global_step)
             used.add(GLOBAL_STEP)

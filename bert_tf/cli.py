@@ -83,7 +83,9 @@ class EntryPoint:
             return self.error(str(message), code=2)
         if self.info_logging and not self.uses_global_flags:  # app.run applies --verbosity itself
             logging.set_verbosity(logging.INFO)
+        verbose = self.uses_global_flags and flags.FLAGS["verbosity"].value > logging.INFO
         try:
+            import_tensorflow_quietly(verbose)
             return self.run(flag_values)
         except KeyboardInterrupt:
             return self.error("interrupted (the newest checkpoint in --output_dir is complete; run the same "
@@ -101,6 +103,24 @@ class EntryPoint:
         self.define_flags(flags.FLAGS)
         self.uses_global_flags = True
         app.run(self.main)
+
+
+def import_tensorflow_quietly(verbose: bool = False) -> None:
+    """Imports TensorFlow and finds its devices with the C++ start-up lines (oneDNN banner, CUDA probing on
+    a machine without a GPU) hidden; they show with `verbose` (`--verbosity=1` or more)."""
+    if verbose or "tensorflow" in sys.modules:
+        return
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
 
 
 def _is_tensorflow_op_error(error: BaseException) -> bool:
@@ -265,3 +285,45 @@ def fine_tuning_from_flags(flag_values):
         num_train_epochs=flag_values.num_train_epochs,
         warmup_proportion=flag_values.warmup_proportion,
     )
+
+
+# ------------------------------------------------------------------------------------ first-run defaults
+def use_environment_defaults(flag_values, data_dir_variable: Optional[str] = None,
+                             data_dir_name: Optional[str] = None) -> list:
+    """Fills unset flags from the original README's variables; returns what was filled, as notes to log.
+
+    `--bert_dir` from `$BERT_BASE_DIR` when no model flag is given; `--data_dir` from
+    `$<data_dir_variable>/<data_dir_name>` (e.g. `$GLUE_DIR/MRPC`) when that folder exists.
+    """
+    notes = []
+    model_flags = ("bert_dir", "bert_config_file", "vocab_file", "init_checkpoint")
+    if not any(getattr(flag_values, name, None) for name in model_flags) and os.environ.get("BERT_BASE_DIR"):
+        flag_values.bert_dir = os.environ["BERT_BASE_DIR"]
+        notes.append(f"--bert_dir={flag_values.bert_dir} (from $BERT_BASE_DIR)")
+    if data_dir_variable and not getattr(flag_values, "data_dir", None) and os.environ.get(data_dir_variable):
+        folder = os.path.join(os.environ[data_dir_variable], data_dir_name or "")
+        if os.path.isdir(folder):
+            flag_values.data_dir = folder
+            notes.append(f"--data_dir={folder} (from ${data_dir_variable})")
+    return notes
+
+
+def require(problems: Sequence[Tuple[bool, str]]) -> None:
+    """Raises one `InputError` listing every message whose condition is false (all at once, not one per run)."""
+    from bert_tf.errors import InputError
+
+    messages = [message for satisfied, message in problems if not satisfied]
+    if messages:
+        raise InputError("; ".join(messages))
+
+
+def print_summary(program: str, output_dir: Optional[str], results: Optional[dict] = None,
+                  outputs: Optional[dict] = None) -> None:
+    """The end-of-run summary on stdout: the metrics, then where the files went."""
+    lines = [f"{program}: done; output in {output_dir}" if output_dir else f"{program}: done"]
+    for key in sorted(results or {}):
+        lines.append(f"  {key} = {results[key]}")
+    for what, path in (outputs or {}).items():
+        if path:
+            lines.append(f"  {what}: {path}")
+    print("\n".join(lines), flush=True)

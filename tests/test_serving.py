@@ -63,6 +63,17 @@ def _python_features(tokenizer, pairs, max_seq_length):
     return {key: np.array([getattr(row, key) for row in rows], np.int32) for key in FEATURE_KEYS}
 
 
+def _assert_features_equal(got, expected):
+    """`text_features` (padded per batch: the longest row rounded up to a multiple of 8, at most
+    MAX_SEQ_LENGTH) against FullTokenizer features padded to MAX_SEQ_LENGTH."""
+    width = min(MAX_SEQ_LENGTH, -(-int(expected["input_mask"].sum(axis=1).max()) // 8) * 8)
+    for key in FEATURE_KEYS:
+        value = np.array(got[key])
+        assert value.shape == (len(expected[key]), width), key
+        np.testing.assert_array_equal(value, expected[key][:, :width], err_msg=key)
+        assert not expected[key][:, width:].any(), key
+
+
 def _softmax(logits):
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
@@ -338,8 +349,7 @@ def test_raw_text_matches_keras_predictions(fresh_results, expected):
     assert np.ptp(probabilities[:, 0]) > 100 * TOLERANCE  # the rows differ far beyond the tolerance
     assert outputs["label"] == [["0", "1"][index] for index in probabilities.argmax(axis=-1)]
     # The in-graph packing is exactly FullTokenizer + the original truncation.
-    for key in FEATURE_KEYS:
-        np.testing.assert_array_equal(np.array(fresh_results["mrpc"]["text_features"][key]), features[key])
+    _assert_features_equal(fresh_results["mrpc"]["text_features"], features)
     assert features["input_mask"].sum(axis=1).max() == MAX_SEQ_LENGTH  # truncation was exercised
 
 
@@ -384,8 +394,9 @@ def test_single_sentence_export_takes_only_text_a(exports, fresh_results, expect
 def test_regression_export_returns_predictions(exports, fresh_results, expected):
     features, predictions = expected["stsb"]
     result = fresh_results["stsb"]
-    for key in FEATURE_KEYS:  # exported with --do_lower_case=false: packed like a cased FullTokenizer
-        np.testing.assert_array_equal(np.array(result["text_features"][key]), features[key])
+    # Exported with --do_lower_case=false: packed like a cased FullTokenizer (to a shorter width).
+    _assert_features_equal(result["text_features"], features)
+    assert len(result["text_features"]["input_ids"][0]) < MAX_SEQ_LENGTH
     assert set(result["serving_default"]) == {"predictions"}
     assert set(result["serve_ids"]) == {"predictions"}
     np.testing.assert_allclose(np.array(result["serving_default"]["predictions"]), predictions,
@@ -477,6 +488,144 @@ def test_older_tensorflow_loads_the_export(loader_folder, expected):
 
 def test_pair_batches_must_have_equal_sizes(fresh_results):
     assert "same number of strings" in fresh_results["mrpc"]["size_mismatch_error"]
+
+
+# ---------------------------------------------------------------------- per-batch padding, bfloat16
+BFLOAT16_TOLERANCE = 2e-2  # probabilities, mixed_bfloat16 against float32 (README's serving section)
+
+
+@pytest.fixture(scope="module")
+def padding_exports(models, tiny_ckpt_dir, tmp_path_factory):
+    """The 2-label model exported in-process three ways, loaded: per-batch padding (the default),
+    padded to max_seq_length (the old behaviour), and per-batch under mixed_bfloat16."""
+    model, _ = models[2]
+    root = tmp_path_factory.mktemp("padding_exports")
+    settings = {"per_batch": {}, "max_length": {"pad_to_max_length": True},
+                "bfloat16": {"serving_dtype": "mixed_bfloat16"}}
+    paths = {name: serving.export_classifier(model, tiny_ckpt_dir / "vocab.txt", True, MAX_SEQ_LENGTH,
+                                             ["0", "1"], root / name, **options)
+             for name, options in settings.items()}
+    return {name: tf.saved_model.load(path) for name, path in paths.items()} | {"paths": paths}
+
+
+def _padding_batches(mrpc_pairs):
+    """Batches of (text_a, text_b) pairs: mixed lengths, a batch of one, empty strings, and text longer
+    than MAX_SEQ_LENGTH."""
+    too_long = (" ".join(["serving"] * 3 * MAX_SEQ_LENGTH), "and a second segment")
+    return {
+        "mixed": mrpc_pairs,
+        "one": [("Short text.", "Another one.")],
+        "empty": [("", "")],
+        "empty_and_short": [("", ""), ("A", "")],
+        "too_long": [too_long],
+        "too_long_and_short": [("tiny", "pair"), too_long],
+    }
+
+
+def _call_text(loaded, pairs):
+    text = {"text_a": tf.constant([a for a, _ in pairs]), "text_b": tf.constant([b for _, b in pairs])}
+    outputs = loaded.signatures["serving_default"](**text)
+    return {key: value.numpy() for key, value in outputs.items()}, loaded.text_features(*text.values())
+
+
+def test_per_batch_padding_gives_the_padded_results(padding_exports, models, tokenizer, mrpc_pairs):
+    model, _ = models[2]
+    for name, pairs in _padding_batches(mrpc_pairs).items():
+        features, logits = _keras_logits(model, tokenizer, pairs)
+        outputs, packed = _call_text(padding_exports["per_batch"], pairs)
+        old_outputs, old_packed = _call_text(padding_exports["max_length"], pairs)
+        np.testing.assert_allclose(outputs["probabilities"], _softmax(logits), atol=TOLERANCE, rtol=0,
+                                   err_msg=name)
+        np.testing.assert_allclose(outputs["probabilities"], old_outputs["probabilities"], atol=TOLERANCE,
+                                   rtol=0, err_msg=name)
+        assert outputs["label"].tolist() == old_outputs["label"].tolist()
+        _assert_features_equal(packed, features)
+        assert old_packed["input_ids"].shape == (len(pairs), MAX_SEQ_LENGTH)
+    assert _call_text(padding_exports["per_batch"], [("", "")])[1]["input_ids"].shape == (1, 8)
+
+
+def test_tf_serving_request_batching(padding_exports, models, tokenizer, mrpc_pairs):
+    """TF Serving's batcher concatenates requests along dimension 0 and, with
+    `pad_variable_length_inputs`, pads each request's tensors to the longest with their first element."""
+    model, _ = models[2]
+    loaded = padding_exports["per_batch"]
+    requests = [mrpc_pairs[:2], [("Short.", "")], mrpc_pairs[6:]]
+    alone = [_call_text(loaded, pairs)[0]["probabilities"] for pairs in requests]
+    merged = _call_text(loaded, [pair for pairs in requests for pair in pairs])[0]["probabilities"]
+    np.testing.assert_allclose(merged, np.concatenate(alone), atol=TOLERANCE, rtol=0)
+
+    # serve_ids: each request packed to its own longest row, then padded like the batcher does.
+    per_request = []
+    for pairs in requests:
+        features = _python_features(tokenizer, pairs, MAX_SEQ_LENGTH)
+        width = int(features["input_mask"].sum(axis=1).max())
+        per_request.append({key: value[:, :width] for key, value in features.items()})
+    longest = max(features["input_ids"].shape[1] for features in per_request)
+    batched = {key: np.concatenate([np.pad(features[key], [(0, 0), (0, longest - features[key].shape[1])],
+                                           constant_values=features[key][0, 0])
+                                    for features in per_request])
+               for key in FEATURE_KEYS}
+    short_row = len(requests[0])  # the batcher's padding of "Short." looks like real [CLS] tokens
+    assert batched["input_mask"][short_row, -1] == 1 and batched["input_ids"][short_row, -1] == 101
+    _, logits = _keras_logits(model, tokenizer, [pair for pairs in requests for pair in pairs])
+    got = loaded.signatures["serve_ids"](**{key: tf.constant(value) for key, value in batched.items()})
+    np.testing.assert_allclose(got["probabilities"].numpy(), _softmax(logits), atol=TOLERANCE, rtol=0)
+    unmasked = model({key: tf.constant(value) for key, value in batched.items()}, training=False)["logits"]
+    assert np.abs(_softmax(np.asarray(unmasked, np.float64)) - _softmax(logits)).max() > 100 * TOLERANCE
+
+
+def test_session_graph_pads_per_batch(padding_exports, models, tokenizer, mrpc_pairs):
+    """The TF 1 session graph TF Serving runs: one graph for every padded length."""
+    model, _ = models[2]
+    batches = _padding_batches(mrpc_pairs)
+    expected = {name: _softmax(_keras_logits(model, tokenizer, pairs)[1]) for name, pairs in batches.items()}
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], padding_exports["paths"]["per_batch"])
+        signature = meta_graph.signature_def["serving_default"]
+        for name, pairs in batches.items():
+            feeds = {signature.inputs["text_a"].name: [a for a, _ in pairs],
+                     signature.inputs["text_b"].name: [b for _, b in pairs]}
+            got = session.run(signature.outputs["probabilities"].name, feeds)
+            np.testing.assert_allclose(got, expected[name], atol=TOLERANCE, rtol=0, err_msg=name)
+
+
+def test_mixed_bfloat16_export(padding_exports, mrpc_pairs):
+    for name, pairs in _padding_batches(mrpc_pairs).items():
+        float32 = _call_text(padding_exports["per_batch"], pairs)[0]["probabilities"]
+        bfloat16 = _call_text(padding_exports["bfloat16"], pairs)[0]["probabilities"]
+        assert bfloat16.dtype == np.float32
+        np.testing.assert_allclose(bfloat16, float32, atol=BFLOAT16_TOLERANCE, rtol=0, err_msg=name)
+    mixed = _call_text(padding_exports["bfloat16"], mrpc_pairs)[0]["probabilities"]
+    assert np.abs(mixed - _call_text(padding_exports["per_batch"], mrpc_pairs)[0]["probabilities"]).max() \
+        > TOLERANCE  # it did compute in bfloat16
+    assert all(variable.dtype == tf.float32 for variable in padding_exports["bfloat16"].model_variables)
+
+
+def test_serving_dtype_flag(models, tiny_ckpt_dir, tmp_path, capsys):
+    flags = _cli_flags("MRPC", tiny_ckpt_dir, models[2][1], tmp_path / "bf16")
+    assert export_savedmodel.main(["export_savedmodel.py", *flags, "--serving_dtype=mixed_bfloat16"]) == 0
+    path = capsys.readouterr().out.strip()
+    types = set()
+    for function in tf.saved_model.load(path).signatures["serving_default"].graph.as_graph_def().library.function:
+        types.update(node.attr["DstT"].type for node in function.node_def if node.op == "Cast")
+    assert tf.bfloat16.as_datatype_enum in types
+    assert export_savedmodel.main(["export_savedmodel.py", *flags, "--serving_dtype=float16"]) == 2  # usage
+    assert "--serving_dtype=float16: value should be one of <float32|mixed_bfloat16>" in capsys.readouterr().err
+
+
+def test_export_option_errors_are_input_errors(models, tiny_ckpt_dir, tmp_path):
+    from bert_tf.errors import InputError
+
+    model, _ = models[2]
+    vocab_file = tiny_ckpt_dir / "vocab.txt"
+    with pytest.raises(InputError, match="serving_dtype must be one of float32, mixed_bfloat16"):
+        serving.export_classifier(model, vocab_file, True, 16, ["0", "1"], tmp_path, serving_dtype="fp16")
+    with pytest.raises(InputError, match="not both"):
+        serving.export_classifier(model, vocab_file, True, 16, ["0", "1"], tmp_path, pad_to_multiple_of=8,
+                                  padded_lengths=[8])
+    with pytest.raises(InputError, match="positive integer"):
+        serving.export_classifier(model, vocab_file, True, 16, ["0", "1"], tmp_path, pad_to_multiple_of=-8)
+    assert not any(tmp_path.iterdir())
 
 
 # ------------------------------------------------------------------------------------ version names

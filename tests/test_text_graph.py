@@ -230,3 +230,75 @@ def test_saved_model_round_trip(tmp_path, vocab_files, python_tokenizers, refere
     for key, value in expected.items():
         np.testing.assert_array_equal(before[key].numpy(), value, err_msg=key)
         np.testing.assert_array_equal(after[key].numpy(), value, err_msg=key)
+
+
+# ------------------------------------------------------------------------------------ per-batch padding
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
+
+
+@pytest.mark.parametrize("padding", [{"pad_to_multiple_of": 8}, {"padded_lengths": [16, 24]}])
+def test_per_batch_padding_keeps_the_padded_prefix(padding, vocab_files, graph_tokenizers, reference_rows):
+    """Per-batch packing = packing to max_seq_length, cut after the batch's padded length."""
+    full = graph_tokenizers["uncased"]  # max_seq_length=32, padded to 32
+    per_batch = text_graph.InGraphBertTokenizer(vocab_files["uncased"], do_lower_case=True,
+                                                max_seq_length=32, **padding)
+    texts = [row["text"] for row in reference_rows["uncased"]][:12]
+    batches = [
+        (texts[:6], texts[6:12]),  # mixed lengths
+        (["Short."], ["Also short."]),  # a batch of one
+        ([""], [""]),  # nothing but [CLS] [SEP]
+        ([" ".join(["word"] * 50)], ["tail"]),  # longer than max_seq_length: truncated
+        ([], []),  # an empty batch
+    ]
+    for text_a, text_b in batches:
+        got = per_batch(tf.constant(text_a, tf.string), tf.constant(text_b, tf.string))
+        want = {key: value.numpy() for key, value in full(tf.constant(text_a, tf.string),
+                                                         tf.constant(text_b, tf.string)).items()}
+        longest = int(want["input_mask"].sum(axis=1).max(initial=1))
+        if "pad_to_multiple_of" in padding:
+            width = min(32, _round_up(longest, 8))
+        else:
+            width = min(length for length in (16, 24, 32) if length >= longest)
+        for key, value in want.items():
+            assert got[key].shape == (len(text_a), width), (key, text_a[:1])
+            np.testing.assert_array_equal(got[key].numpy(), value[:, :width], err_msg=key)
+            assert not value[:, width:].any()
+
+
+def test_padded_length_in_graph():
+    num_tokens = tf.constant([3, 17, 9], tf.int32)
+    assert text_graph.padded_length_in_graph(num_tokens, 128) == 128  # no option: static
+    assert int(text_graph.padded_length_in_graph(num_tokens, 128, pad_to_multiple_of=8)) == 24
+    assert int(text_graph.padded_length_in_graph(num_tokens, 20, pad_to_multiple_of=8)) == 20  # capped
+    assert int(text_graph.padded_length_in_graph(num_tokens, 128, pad_to_multiple_of=1)) == 17
+    assert int(text_graph.padded_length_in_graph(tf.zeros([0], tf.int32), 128, pad_to_multiple_of=8)) == 8
+    assert int(text_graph.padded_length_in_graph(num_tokens, 128, padded_lengths=[16, 64])) == 64
+    assert int(text_graph.padded_length_in_graph(num_tokens, 128, padded_lengths=[16])) == 128
+    assert int(text_graph.padded_length_in_graph(num_tokens[:1], 128, padded_lengths=[16])) == 16
+
+
+def test_per_batch_padding_in_a_traced_function(vocab_files):
+    """Traced once with an unknown batch size: the packed width is a graph value, not a constant."""
+    tokenizer = text_graph.InGraphBertTokenizer(vocab_files["uncased"], do_lower_case=True,
+                                                max_seq_length=64, pad_to_multiple_of=8)
+    packed = tf.function(lambda text: tokenizer(text)["input_ids"],
+                         input_signature=[tf.TensorSpec([None], tf.string)])
+    assert packed.get_concrete_function().output_shapes.as_list() == [None, None]
+    assert packed(tf.constant(["hello"])).shape == (1, 8)
+    assert packed(tf.constant(["hello", "word " * 20])).shape == (2, 24)
+    assert packed(tf.constant(["word " * 100])).shape == (1, 64)
+
+
+def test_bad_padding_settings_are_input_errors(vocab_files):
+    from bert_tf.errors import InputError
+
+    for settings, message in [
+        ({"pad_to_multiple_of": 0}, "positive integer"),
+        ({"pad_to_multiple_of": 2.5}, "positive integer"),
+        ({"padded_lengths": [0, 16]}, "1..max_seq_length=32"),
+        ({"padded_lengths": [64]}, "1..max_seq_length=32"),
+        ({"pad_to_multiple_of": 8, "padded_lengths": [16]}, "not both"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            text_graph.InGraphBertTokenizer(vocab_files["uncased"], max_seq_length=32, **settings)

@@ -4,9 +4,9 @@ import math
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
+from bert_tf.modeling.constants import LAYER_NORM_EPSILON
 from bert_tf.modeling.initializers import bert_initializer
 
-LAYER_NORM_EPSILON = 1e-12
 # The original adds (1 - mask) * -10000 to the attention scores of padded keys.
 MASK_ADDER = -10000.0
 
@@ -18,12 +18,9 @@ def attention_mask_bias(input_mask, dtype):
 
 
 class SelfAttention(layers.Layer):
-    """Scaled dot-product attention over A heads; weights `self/{query,key,value}/{kernel,bias}`.
+    """Scaled dot-product attention over A heads; weights `self/{query,key,value}/{kernel,bias}` [H, H], [H].
 
-    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S] (see `attention_mask_bias`);
-    returns the context [B, S, H]. With `query_states` [B, T, H] (e.g. the first token only, T = 1), only
-    those positions attend (to all S keys) and the context is [B, T, H]. Attention probabilities get
-    dropout in training only.
+    Attention probabilities get dropout in training only.
     """
 
     def __init__(self, config: BertConfig, name: str = "self", **kwargs):
@@ -48,6 +45,17 @@ class SelfAttention(layers.Layer):
         return ops.transpose(tensor, (0, 2, 1, 3))
 
     def call(self, hidden_states, mask_bias, training=False, query_states=None):
+        """Attends from every position, or from `query_states` only, to all S positions.
+
+        Args:
+          hidden_states: [B, S, H], the keys and values (and the queries without `query_states`).
+          mask_bias: [B, 1, 1, S] (see `attention_mask_bias`).
+          training: apply dropout.
+          query_states: [B, T, H], e.g. the first token only (T = 1); None: all S positions attend.
+
+        Returns:
+          The context [B, S, H], or [B, T, H] with `query_states`.
+        """
         batch_size, seq_length = ops.shape(hidden_states)[0], ops.shape(hidden_states)[1]
         if query_states is None:
             query_states, query_length = hidden_states, seq_length
@@ -70,7 +78,6 @@ class DenseResidualLayerNorm(layers.Layer):
     """`dense` projection, dropout, residual add, `LayerNorm`: the `output` sections of a block.
 
     Weights `output/dense/{kernel,bias}` [input_width, H], [H] and `output/LayerNorm/{gamma,beta}` [H].
-    Call with `hidden_states` [B, S, input_width] and `residual` [B, S, H]; returns [B, S, H].
     """
 
     def __init__(self, config: BertConfig, input_width: int, name: str = "output", **kwargs):
@@ -94,6 +101,16 @@ class DenseResidualLayerNorm(layers.Layer):
         self.built = True
 
     def call(self, hidden_states, residual, training=False):
+        """LayerNorm(dropout(dense(`hidden_states`)) + `residual`).
+
+        Args:
+          hidden_states: [B, S, input_width].
+          residual: [B, S, H].
+          training: apply dropout.
+
+        Returns:
+          [B, S, H].
+        """
         projected = self.dropout(self.dense(hidden_states), training=training)
         return self.layer_norm(projected + residual)
 
@@ -101,8 +118,8 @@ class DenseResidualLayerNorm(layers.Layer):
 class Attention(layers.Layer):
     """`attention/`: self-attention (`self/`) then its output projection (`output/`).
 
-    Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H], or [B, T, H] for
-    `query_states` [B, T, H] (see `SelfAttention`; the residual is then `query_states`).
+    Called like `SelfAttention.call` (same arguments and shapes); the residual is `hidden_states`, or
+    `query_states` when given.
     """
 
     def __init__(self, config: BertConfig, name: str = "attention", **kwargs):

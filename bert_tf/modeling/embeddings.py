@@ -2,21 +2,21 @@
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
+from bert_tf.modeling.constants import LAYER_NORM_EPSILON
 from bert_tf.modeling.initializers import bert_initializer
-
-LAYER_NORM_EPSILON = 1e-12
 
 
 class BertEmbeddings(layers.Layer):
     """Word + segment (token type) + position embeddings, then LayerNorm and dropout.
 
     Weights (paths under the parent `bert/`):
-      `embeddings/word_embeddings` [vocab_size, H], `embeddings/token_type_embeddings`
+      `embeddings/word_embeddings` [V, H], `embeddings/token_type_embeddings`
       [type_vocab_size, H], `embeddings/position_embeddings` [max_position_embeddings, H],
       `embeddings/LayerNorm/{gamma,beta}` [H].
 
-    Call with `input_ids` and `segment_ids`, int32 [B, S] with S <= max_position_embeddings; returns the
-    embedding output [B, S, H] in the layer's compute dtype.
+    Args:
+      config: the `BertConfig`.
+      name: the scope of the weights.
     """
 
     def __init__(self, config: BertConfig, name: str = "embeddings", **kwargs):
@@ -49,6 +49,18 @@ class BertEmbeddings(layers.Layer):
         self.built = True
 
     def call(self, input_ids, segment_ids, training=False):
+        """Embeds a batch (dropout when `training`).
+
+        Args:
+          input_ids: int32 [B, S], S <= max_position_embeddings.
+          segment_ids: int32 [B, S].
+
+        Returns:
+          The embedding output [B, S, H] in the layer's compute dtype.
+
+        Raises:
+          ValueError: a statically known S longer than max_position_embeddings.
+        """
         seq_length = ops.shape(input_ids)[1]
         check_sequence_length(seq_length, self.config.max_position_embeddings)
         word = ops.take(self.word_embeddings, input_ids, axis=0)
@@ -59,10 +71,13 @@ class BertEmbeddings(layers.Layer):
 
 
 def check_sequence_length(seq_length, max_position_embeddings: int) -> None:
-    """Raises ValueError when a statically known length exceeds the position table.
+    """Checks a sequence length against the position table.
 
     A length only known at run time (a `None` dimension inside a traced function) cannot be checked in
     Python; there the position slice and the addition fail with a shape error instead of a silent result.
+
+    Raises:
+      ValueError: a statically known `seq_length` exceeds `max_position_embeddings`.
     """
     if isinstance(seq_length, int) and seq_length > max_position_embeddings:
         raise ValueError(

@@ -2,18 +2,20 @@
 
 | head | original script | variables |
 |---|---|---|
-| `MaskedLMHead` | run_pretraining | `cls/predictions/transform/{dense,LayerNorm}/*`, `cls/predictions/output_bias` |
-| `NextSentenceHead` | run_pretraining | `cls/seq_relationship/output_weights` [2, H], `.../output_bias` [2] |
+| `PretrainingHeads` (`cls/`) | run_pretraining | `MaskedLMHead` and the next-sentence `OutputProjection` below |
+| `MaskedLMHead` | run_pretraining | `cls/predictions/transform/{dense,LayerNorm}/*`, `cls/predictions/output_bias` [V] |
+| `OutputProjection` named `seq_relationship` (next sentence) | run_pretraining | `cls/seq_relationship/output_weights` [2, H], `.../output_bias` [2] |
 | `ClassifierHead` | run_classifier | `output_weights` [num_labels, H], `output_bias` [num_labels] |
+
+The masked-LM output layer has no weights of its own but the word embeddings [V, H] (tied, as the original).
 """
 import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.activations import get_activation
+from bert_tf.modeling.constants import LAYER_NORM_EPSILON
 from bert_tf.modeling.initializers import bert_initializer
-
-LAYER_NORM_EPSILON = 1e-12
 
 
 def gather_positions(sequence_tensor, positions):
@@ -25,7 +27,12 @@ class OutputProjection(layers.Layer):
     """`output_weights` [num_outputs, H] and `output_bias` [num_outputs]: x W^T + b, the original layout.
 
     The original stores these kernels transposed compared with a Keras `Dense`, so they are plain
-    variables here. Call with [..., H]; returns [..., num_outputs].
+    variables here.
+
+    Args:
+      config: the `BertConfig` (H and the initializer).
+      num_outputs: rows of `output_weights`.
+      name: the scope of the two variables (e.g. `seq_relationship`).
     """
 
     def __init__(self, config: BertConfig, num_outputs: int, name: str, **kwargs):
@@ -42,6 +49,7 @@ class OutputProjection(layers.Layer):
         self.built = True
 
     def call(self, hidden):
+        """Projects `hidden` [..., H]; returns [..., num_outputs] in the compute dtype."""
         return ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias
 
 
@@ -74,8 +82,7 @@ class PredictionTransform(layers.Layer):
 class MaskedLMHead(layers.Layer):
     """`predictions/`: masked-LM log-probabilities, output layer tied to the word embeddings.
 
-    Call with `sequence_output` [B, S, H], int32 `masked_lm_positions` [B, P] and the word-embedding
-    table [V, H]; returns float32 log-probabilities [B, P, V].
+    Weights: `transform/` (see `PredictionTransform`) and `output_bias` [V].
     """
 
     def __init__(self, config: BertConfig, name: str = "predictions", **kwargs):
@@ -89,6 +96,16 @@ class MaskedLMHead(layers.Layer):
         self.built = True
 
     def call(self, sequence_output, masked_lm_positions, embedding_table):
+        """Scores the vocabulary at the masked positions.
+
+        Args:
+          sequence_output: the encoder's last hidden states [B, S, H].
+          masked_lm_positions: int32 [B, P], the positions to predict.
+          embedding_table: the word embeddings [V, H] (the tied output weights).
+
+        Returns:
+          float32 log-probabilities [B, P, V].
+        """
         hidden = self.transform(gather_positions(sequence_output, masked_lm_positions))
         logits = ops.matmul(hidden, ops.transpose(embedding_table)) + self.output_bias
         return ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
@@ -110,7 +127,17 @@ class PretrainingHeads(layers.Layer):
         self.built = True
 
     def call(self, sequence_output, pooled_output, masked_lm_positions, embedding_table):
-        """Returns (masked_lm_log_probs [B, P, V] float32, next_sentence_logits [B, 2] float32)."""
+        """Both pretraining predictions.
+
+        Args:
+          sequence_output: [B, S, H].
+          pooled_output: [B, H].
+          masked_lm_positions: int32 [B, P].
+          embedding_table: the word embeddings [V, H].
+
+        Returns:
+          (`masked_lm_log_probs` float32 [B, P, V], `next_sentence_logits` float32 [B, 2]).
+        """
         masked_lm_log_probs = self.predictions(sequence_output, masked_lm_positions, embedding_table)
         next_sentence_logits = ops.cast(self.seq_relationship(pooled_output), "float32")
         return masked_lm_log_probs, next_sentence_logits
@@ -120,7 +147,11 @@ class ClassifierHead(layers.Layer):
     """run_classifier's head: dropout on the pooled output, then `output_weights`/`output_bias`.
 
     The original creates these two variables at the root of the graph, so they have no scope here
-    either. Call with `pooled_output` [B, H]; returns float32 logits [B, num_labels].
+    either.
+
+    Args:
+      config: the `BertConfig` (H, dropout and the initializer).
+      num_labels: rows of `output_weights`.
     """
 
     def __init__(self, config: BertConfig, num_labels: int, name: str = "classifier", **kwargs):
@@ -139,6 +170,7 @@ class ClassifierHead(layers.Layer):
         self.built = True
 
     def call(self, pooled_output, training=False):
+        """Classifies `pooled_output` [B, H] (dropout when `training`); returns float32 logits [B, num_labels]."""
         hidden = self.dropout(pooled_output, training=training)
         logits = ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias
         return ops.cast(logits, "float32")

@@ -6,6 +6,11 @@ original checkpoint (`bert/encoder/layer_3/attention/self/query/kernel`, `cls/pr
 
 Inputs: a dict of int32 arrays or tensors [B, S]: `input_ids` (required), `input_mask` (default all
 ones), `segment_ids` (default all zeros); numpy arrays are accepted; eager or inside `tf.function`.
+
+Every model is Keras-serializable (`get_config` holds the `BertConfig` as a dict, the dtype policy and
+the head's size; registered as `bert_tf>BertModel`, ...), so
+`keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))` builds the same model
+(same variable paths, fresh weights).
 """
 import keras
 
@@ -15,7 +20,17 @@ from bert_tf.modeling.heads import ClassifierHead, PretrainingHeads
 
 
 class _BertBase(keras.Model):
-    """Holds the `bert/` backbone; subclasses add heads in `__init__` via `_build_heads`."""
+    """Holds the `bert/` backbone; subclasses add their heads in `__init__`.
+
+    Args:
+      config: the `BertConfig`.
+      name: the model's name (not part of any variable path).
+      **kwargs: `keras.Model` arguments: `dtype` (a dtype policy or its name: `float32`,
+        `mixed_float16`, `mixed_bfloat16`), `trainable`.
+
+    Raises:
+      TypeError: `config` is not a `BertConfig`.
+    """
 
     def __init__(self, config: BertConfig, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -31,19 +46,44 @@ class _BertBase(keras.Model):
                          pooled_output_only=pooled_output_only)
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name}
+        """The constructor arguments: `config` (the `BertConfig` as a dict), `name`, `trainable`, `dtype`.
+
+        Returns:
+          A JSON-serializable dict; `dtype` is the serialized dtype policy.
+        """
+        return {
+            "config": self.config.to_dict(),
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
 
     @classmethod
     def from_config(cls, config):
+        """The model `get_config` describes (freshly initialized weights).
+
+        Args:
+          config: a `get_config` dict; `config["config"]` may be a dict or a `BertConfig`, `config["dtype"]`
+            a serialized policy, a `keras.DTypePolicy` or its name.
+        """
         config = dict(config)
-        return cls(BertConfig.from_dict(config.pop("config")), **config)
+        bert_config = config.pop("config")
+        if not isinstance(bert_config, BertConfig):
+            bert_config = BertConfig.from_dict(bert_config)
+        return cls(bert_config, **config)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertModel(_BertBase):
     """The BERT encoder (`bert/*` weights).
 
-    Returns a dict: `embedding_output` [B, S, H], `encoder_outputs` (list of L [B, S, H], one per
-    block), `sequence_output` [B, S, H], `pooled_output` [B, H].
+    Args:
+      config: the `BertConfig`.
+      name: the model's name.
+      **kwargs: `keras.Model` arguments (`dtype`: the dtype policy).
+
+    Returns (from a call): a dict: `embedding_output` [B, S, H], `encoder_outputs` (list of L [B, S, H],
+    one per block), `sequence_output` [B, S, H], `pooled_output` [B, H].
     """
 
     def __init__(self, config: BertConfig, name="bert_model", **kwargs):
@@ -54,8 +94,14 @@ class BertModel(_BertBase):
         return self._encode(inputs, training)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertPretrainingModel(_BertBase):
     """BERT with the masked-LM and next-sentence heads (`bert/*` and `cls/*` weights).
+
+    Args:
+      config: the `BertConfig`.
+      name: the model's name.
+      **kwargs: `keras.Model` arguments (`dtype`: the dtype policy).
 
     Inputs additionally need int32 `masked_lm_positions` [B, P]. Returns the encoder's dict plus
     `masked_lm_log_probs` float32 [B, P, V] and `next_sentence_logits` float32 [B, 2].
@@ -83,12 +129,19 @@ class BertPretrainingModel(_BertBase):
         return outputs
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertClassifier(_BertBase):
     """run_classifier's model: BERT, dropout on the pooled output, `output_weights`/`output_bias`.
 
-    Returns a dict: `pooled_output` [B, H] and `logits` float32 [B, num_labels] (for a regression task,
-    num_labels is 1). Only the [CLS] position of the last block is computed, the one the pooler reads;
-    for the per-token outputs call the encoder, `model.bert` (a `BertBackbone`).
+    Args:
+      config: the `BertConfig`.
+      num_labels: the number of classes (1 for a regression task).
+      name: the model's name.
+      **kwargs: `keras.Model` arguments (`dtype`: the dtype policy).
+
+    Returns (from a call): a dict: `pooled_output` [B, H] and `logits` float32 [B, num_labels]. Only the
+    [CLS] position of the last block is computed, the one the pooler reads; for the per-token outputs call
+    the encoder, `model.bert` (a `BertBackbone`).
     """
 
     def __init__(self, config: BertConfig, num_labels: int, name="bert_classifier", **kwargs):
@@ -104,4 +157,5 @@ class BertClassifier(_BertBase):
         return outputs
 
     def get_config(self):
+        """`_BertBase.get_config` plus `num_labels`."""
         return {**super().get_config(), "num_labels": self.num_labels}

@@ -52,6 +52,9 @@ class BertTokenClassifier(_BertBase):
         if int(num_labels) < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
         self.num_labels = int(num_labels)
+        # The pooler (`bert/pooler/*`) is kept for the checkpoint but takes no part: like the original
+        # optimizer, which skips variables without a gradient, it gets neither updates nor Adam slots.
+        self.bert.pooler.trainable = False
         self.cls = TokenClassifierHead(config, self.num_labels, dtype=self.dtype_policy)
         self.cls.build()
         self.built = True

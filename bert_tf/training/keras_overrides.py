@@ -52,38 +52,54 @@ CHECKED_KERAS_VERSIONS = ("3.15",)
 
 
 class KerasMember:
-    """One private member of a Keras class that bert_tf overrides or uses.
+    """One member of a Keras class that bert_tf overrides or relies on.
 
     Attributes:
       owner: the public Keras class it is looked up on (e.g. `keras.optimizers.Optimizer`).
       name: the member's name.
-      parameters: for a method, its parameter names including `self`; None for an attribute set by
-        `__init__` or `build`.
-      overridden: whether bert_tf overrides it (else it only calls or reads it).
+      parameters: for a method, its parameter names including `self`; None for an attribute (set by
+        `__init__` or `build`) or a property.
+      source_sha256: for a method bert_tf re-implements, the first 16 hex digits of the SHA-256 of its
+        dedented Keras source, so that any change to the code our override copies is noticed.
     """
 
-    def __init__(self, owner: type, name: str, parameters: Optional[Tuple[str, ...]], overridden: bool = False):
+    def __init__(self, owner: type, name: str, parameters: Optional[Tuple[str, ...]] = None,
+                 source_sha256: Optional[str] = None):
         self.owner = owner
         self.name = name
         self.parameters = parameters
-        self.overridden = overridden
+        self.source_sha256 = source_sha256
 
     def __repr__(self) -> str:
         return f"{self.owner.__module__}.{self.owner.__qualname__}.{self.name}"
 
 
+_Optimizer = keras.optimizers.Optimizer
+
+# The private members listed in the module docstring.
 PRIVATE_MEMBERS = (
-    KerasMember(keras.optimizers.Optimizer, "_backend_update_step",
-                ("self", "grads", "trainable_variables", "learning_rate"), overridden=True),
-    KerasMember(keras.optimizers.Optimizer, "_distributed_tf_update_step",
-                ("self", "distribution", "grads_and_vars", "learning_rate"), overridden=True),
-    KerasMember(keras.optimizers.Optimizer, "_all_reduce_sum_gradients", ("self", "grads_and_vars")),
-    KerasMember(keras.optimizers.Optimizer, "_get_variable_index", ("self", "variable")),
-    KerasMember(keras.optimizers.Optimizer, "_distribution_strategy", None),
-    KerasMember(keras.optimizers.Optimizer, "_trainable_variables", None),
-    KerasMember(keras.optimizers.Optimizer, "_learning_rate", None),
-    KerasMember(keras.optimizers.Lamb, "_momentums", None),
-    KerasMember(keras.optimizers.Lamb, "_velocities", None),
+    KerasMember(_Optimizer, "_backend_update_step", ("self", "grads", "trainable_variables", "learning_rate"),
+                source_sha256="9be20bff479173f6"),
+    KerasMember(_Optimizer, "_distributed_tf_update_step", ("self", "distribution", "grads_and_vars", "learning_rate"),
+                source_sha256="3ab2563f1ac34846"),
+    KerasMember(_Optimizer, "_all_reduce_sum_gradients", ("self", "grads_and_vars")),
+    KerasMember(_Optimizer, "_get_variable_index", ("self", "variable")),
+    KerasMember(_Optimizer, "_distribution_strategy"),
+    KerasMember(_Optimizer, "_trainable_variables"),
+    KerasMember(_Optimizer, "_learning_rate"),
+    KerasMember(keras.optimizers.Lamb, "_momentums"),
+    KerasMember(keras.optimizers.Lamb, "_velocities"),
+)
+
+# The public members bert_tf's optimizers override or call, whose meaning the overrides above assume.
+PUBLIC_MEMBERS = (
+    KerasMember(_Optimizer, "update_step", ("self", "gradient", "variable", "learning_rate")),
+    KerasMember(_Optimizer, "add_optimizer_variables", ("self", "trainable_variables", "name", "initializer")),
+    KerasMember(_Optimizer, "exclude_from_weight_decay", ("self", "var_list", "var_names")),
+    KerasMember(_Optimizer, "assign", ("self", "variable", "value")),
+    KerasMember(_Optimizer, "iterations"),
+    KerasMember(keras.optimizers.LossScaleOptimizer, "inner_optimizer"),
+    KerasMember(keras.optimizers.LossScaleOptimizer, "scale_loss", ("self", "loss")),
 )
 
 

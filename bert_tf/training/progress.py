@@ -1,6 +1,10 @@
-"""Training progress on stderr: a one-line bar on a terminal, absl log lines otherwise.
+"""Progress on stderr: a one-line bar on a terminal, absl log lines otherwise.
 
     step 120/344 [########............] 35% loss 0.5123 lr 1.6e-05 43.2 ex/s eta 0:00:52
+
+Without a terminal a line is logged every `log_every_steps` steps and at least every
+`LOG_INTERVAL_SECONDS` (30 s), so a log never goes quiet for long. `BatchProgress` does the same for
+evaluation and prediction batches.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from absl import logging
 
 _BAR_WIDTH = 20
 _MIN_REDRAW_SECONDS = 0.1
+LOG_INTERVAL_SECONDS = 30.0
 
 
 def _format_duration(seconds: float) -> str:
@@ -44,6 +49,7 @@ class ProgressReporter:
         self.use_bar = use_bar
         self._start_time = time.monotonic()
         self._last_draw = 0.0
+        self._last_log = self._start_time
         self._line_width = 0
 
     def line(self, step: int, loss: float, examples_per_second: float, learning_rate: Optional[float]) -> str:
@@ -77,8 +83,11 @@ class ProgressReporter:
             self._line_width = len(text)
             self.stream.write("\r" + text + padding)
             self.stream.flush()
-        elif force or last or step % self.log_every_steps == 0:
-            logging.info("%s", self.line(step, loss, examples_per_second, learning_rate))
+        else:
+            now = time.monotonic()
+            if force or last or step % self.log_every_steps == 0 or now - self._last_log >= LOG_INTERVAL_SECONDS:
+                self._last_log = now
+                logging.info("%s", self.line(step, loss, examples_per_second, learning_rate))
 
     def message(self, text: str) -> None:
         """Logs `text` without breaking the bar."""
@@ -92,3 +101,43 @@ class ProgressReporter:
             self.stream.write("\n")
             self.stream.flush()
             self._line_width = 0
+
+
+class BatchProgress:
+    """Progress of an evaluation or prediction pass: `done/total` batches, examples/s and ETA.
+
+    Logs a line at most every `LOG_INTERVAL_SECONDS` and at the end (`close`).
+
+    Args:
+      title: what runs (`evaluation`, `prediction`).
+      total_batches: the number of batches, or None when unknown.
+    """
+
+    def __init__(self, title: str, total_batches: Optional[int] = None):
+        self.title = title
+        self.total_batches = total_batches
+        self.batches = 0
+        self.examples = 0
+        self._start = self._last_log = time.monotonic()
+
+    def update(self, examples: int) -> None:
+        """Counts one batch of `examples` examples."""
+        self.batches += 1
+        self.examples += int(examples)
+        now = time.monotonic()
+        if now - self._last_log >= LOG_INTERVAL_SECONDS:
+            self._last_log = now
+            logging.info("%s", self.line(now))
+
+    def line(self, now: Optional[float] = None) -> str:
+        elapsed = (now or time.monotonic()) - self._start
+        text = f"{self.title}: batch {self.batches}"
+        if self.total_batches:
+            done = self.batches / self.total_batches
+            eta = elapsed / done * (1 - done) if done > 0 else float("nan")
+            text += f"/{self.total_batches} eta {_format_duration(eta)}"
+        return text + f", {self.examples / max(elapsed, 1e-9):.1f} ex/s"
+
+    def close(self) -> None:
+        elapsed = time.monotonic() - self._start
+        logging.info("%s: %d examples in %s", self.title, self.examples, _format_duration(elapsed))

@@ -130,6 +130,7 @@ class DataProcessor:
     is_regression: bool = False
     metric_names: Tuple[str, ...] = ("eval_accuracy",)
     labels: Tuple[str, ...] = ()
+    score_range: Optional[Tuple[float, float]] = None  # regression tasks: the valid label range
     split_layouts: Dict[str, TsvLayout] = {}
 
     def get_train_examples(self, data_dir: str) -> List[InputExample]:
@@ -194,6 +195,9 @@ class DataProcessor:
                     f"{path}:{line_number}: regression label {raw_label!r} is not a number") from None
             if not math.isfinite(score):
                 raise ValueError(f"{path}:{line_number}: regression label {raw_label!r} is not finite")
+            if self.score_range is not None and not self.score_range[0] <= score <= self.score_range[1]:
+                raise ValueError(f"{path}:{line_number}: score {raw_label} is outside {self.score_range[0]:g}.."
+                                 f"{self.score_range[1]:g}, the task's range")
             return score
         label = self._normalize_label(raw_label)
         if label not in self.labels:
@@ -303,6 +307,7 @@ class StsbProcessor(DataProcessor):
 
     task_name = "sts-b"
     is_regression = True
+    score_range = (0.0, 5.0)
     metric_names = ("eval_pearson", "eval_spearman")
     split_layouts = {
         "train": TsvLayout("train.tsv", True, 7, 8, -1),
@@ -413,6 +418,11 @@ PROCESSORS = {
     "wnli": WnliProcessor,
     "xnli": XnliProcessor,
 }
+
+
+# The folder of each task in the GLUE download (`$GLUE_DIR/<folder>`).
+GLUE_FOLDERS = {"cola": "CoLA", "sst-2": "SST-2", "mrpc": "MRPC", "sts-b": "STS-B", "qqp": "QQP", "mnli": "MNLI",
+                "mnli-mm": "MNLI", "qnli": "QNLI", "rte": "RTE", "wnli": "WNLI", "xnli": "XNLI"}
 
 
 def get_processor(task_name: str) -> DataProcessor:

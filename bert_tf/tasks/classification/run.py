@@ -29,6 +29,7 @@ import dataclasses
 import os
 from typing import Dict, List, Optional, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -41,7 +42,7 @@ from bert_tf.tasks.classification import dataset as classifier_dataset
 from bert_tf.tasks.classification import examples as glue
 from bert_tf.tasks.classification import features as classifier_features
 from bert_tf.tasks.classification import metrics
-from bert_tf.training import optimization, precision, strategies
+from bert_tf.training import optimization, precision, strategies, workspace
 from bert_tf.training.predict import predict
 from bert_tf.training.restore import restore_or_initialize
 from bert_tf.training.trainer import Trainer, TrainResult
@@ -223,69 +224,72 @@ def run(config: ClassifierConfig) -> ClassifierResult:
     def model_fn(dtype_policy):
         return BertClassifier(bert_config, num_labels, dtype=dtype_policy)
 
-    tf.io.gfile.makedirs(options.output_dir)
-    result = ClassifierResult(num_train_steps=num_train_steps)
-    if config.do_train:
-        trainer = Trainer(
-            options.trainer_config(num_train_steps, config.model.init_checkpoint, CLASSIFIER_HEAD, on_tpu=on_tpu),
-            model_fn=model_fn,
-            optimizer_config=optimization.OptimizerConfig(
-                learning_rate=recipe.learning_rate, num_train_steps=num_train_steps,
-                num_warmup_steps=num_warmup_steps),
-            loss_fn=make_loss_fn(is_regression),
-            strategy=strategy,
-        )
-        trainer.build()  # raises CheckpointError for an output_dir checkpoint of another model
-        train_file = _feature_file(config, processor, tokenizer, train_examples, "train", len(train_examples))
-        logging.info("***** Running training *****")
-        logging.info("  Num examples = %d", len(train_examples))
-        logging.info("  Batch size = %d", recipe.train_batch_size)
-        logging.info("  Num steps = %d", num_train_steps)
-        result.train = trainer.train(classifier_dataset.training_dataset(
-            train_file, config.max_seq_length, recipe.train_batch_size, is_regression,
-            pad_to_max_length=config.pad_to_max_length or on_tpu, group_by_length=config.group_by_length,
-            seed=options.seed, drop_remainder=on_tpu))
-        model, global_step = trainer.model, trainer.global_step
-    else:
-        with strategy.scope():
-            model = model_fn(precision.dtype_policy(options.dtype))
-            info = restore_or_initialize(model, options.output_dir, config.model.init_checkpoint,
-                                         CLASSIFIER_HEAD)
-        global_step = info.global_step
-        if info.report is not None and info.report.initialized:
-            logging.warning("%s has no %s: evaluating/predicting with an untrained classifier layer",
-                            info.checkpoint, ", ".join(info.report.initialized))
+    task = f"classification/{processor.task_name}"
+    with workspace.claim_output_dir(options.output_dir, task, chief=strategies.is_chief(strategy)):
+        result = ClassifierResult(num_train_steps=num_train_steps)
+        if config.do_train:
+            trainer = Trainer(
+                options.trainer_config(num_train_steps, config.model.init_checkpoint, CLASSIFIER_HEAD, on_tpu=on_tpu),
+                model_fn=model_fn,
+                optimizer_config=optimization.OptimizerConfig(
+                    learning_rate=recipe.learning_rate, num_train_steps=num_train_steps,
+                    num_warmup_steps=num_warmup_steps),
+                loss_fn=make_loss_fn(is_regression),
+                strategy=strategy,
+            )
+            trainer.build()  # raises CheckpointError for an output_dir checkpoint of another model
+            train_file = _feature_file(config, processor, tokenizer, train_examples, "train", len(train_examples))
+            logging.info("***** Running training *****")
+            logging.info("  Num examples = %d", len(train_examples))
+            logging.info("  Batch size = %d", recipe.train_batch_size)
+            logging.info("  Num steps = %d", num_train_steps)
+            result.train = trainer.train(classifier_dataset.training_dataset(
+                train_file, config.max_seq_length, recipe.train_batch_size, is_regression,
+                pad_to_max_length=config.pad_to_max_length or on_tpu, group_by_length=config.group_by_length,
+                seed=options.seed, drop_remainder=on_tpu))
+            model, global_step = trainer.model, trainer.global_step
+        else:
+            if options.seed is not None:  # an untrained head starts from the same weights every time
+                keras.utils.set_random_seed(options.seed)
+            with strategy.scope():
+                model = model_fn(precision.dtype_policy(options.dtype))
+                info = restore_or_initialize(model, options.output_dir, config.model.init_checkpoint,
+                                             CLASSIFIER_HEAD)
+            global_step = info.global_step
+            if info.report is not None and info.report.initialized:
+                logging.warning("%s has no %s: evaluating/predicting with an untrained classifier layer",
+                                info.checkpoint, ", ".join(info.report.initialized))
 
-    def run_inference(title, examples, split, batch_size):
-        """Caches `examples` as `<split>` features (padded to whole batches on TPUs) and predicts them."""
-        padded = _padded_count(len(examples), batch_size, on_tpu)
-        feature_file = _feature_file(config, processor, tokenizer, examples, split, padded)
-        logging.info("***** Running %s *****", title)
-        logging.info("  Num examples = %d (%d actual, %d padding)", padded, len(examples), padded - len(examples))
-        logging.info("  Batch size = %d", batch_size)
-        dataset = classifier_dataset.make_classifier_dataset(
-            feature_file, config.max_seq_length, batch_size, is_training=False, is_regression=is_regression,
-            pad_to_max_length=config.pad_to_max_length or on_tpu, drop_remainder=on_tpu)
-        return predict(model, dataset, strategy=strategy)
+        def run_inference(title, examples, split, batch_size):
+            """Caches `examples` as `<split>` features (padded to whole batches on TPUs) and predicts them."""
+            padded = _padded_count(len(examples), batch_size, on_tpu)
+            feature_file = _feature_file(config, processor, tokenizer, examples, split, padded)
+            logging.info("***** Running %s *****", title)
+            logging.info("  Num examples = %d (%d actual, %d padding)", padded, len(examples), padded - len(examples))
+            logging.info("  Batch size = %d", batch_size)
+            dataset = classifier_dataset.make_classifier_dataset(
+                feature_file, config.max_seq_length, batch_size, is_training=False, is_regression=is_regression,
+                pad_to_max_length=config.pad_to_max_length or on_tpu, drop_remainder=on_tpu)
+            return predict(model, dataset, strategy=strategy)
 
-    if config.do_eval:
-        prediction = run_inference("evaluation", eval_examples, "dev", recipe.eval_batch_size)
-        result.eval_results = metrics.eval_results_from_predictions(processor.task_name, prediction,
-                                                                    is_regression, global_step)
-        files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), result.eval_results)
-        logging.info("***** Eval results *****")
-        for key in sorted(result.eval_results):
-            logging.info("  %s = %s", key, result.eval_results[key])
+        if config.do_eval:
+            prediction = run_inference("evaluation", eval_examples, "dev", recipe.eval_batch_size)
+            result.eval_results = metrics.eval_results_from_predictions(processor.task_name, prediction,
+                                                                        is_regression, global_step)
+            files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), result.eval_results)
+            logging.info("***** Eval results *****")
+            for key in sorted(result.eval_results):
+                logging.info("  %s = %s", key, result.eval_results[key])
 
-    if config.do_predict:
-        prediction = run_inference("prediction", predict_examples, "test", recipe.predict_batch_size)
-        logits = prediction.outputs["logits"][:len(predict_examples)]
-        result.test_results_file = os.path.join(options.output_dir, TEST_RESULTS_FILE)
-        write_test_results(result.test_results_file, logits, is_regression)
+        if config.do_predict:
+            prediction = run_inference("prediction", predict_examples, "test", recipe.predict_batch_size)
+            logits = prediction.outputs["logits"][:len(predict_examples)]
+            result.test_results_file = os.path.join(options.output_dir, TEST_RESULTS_FILE)
+            write_test_results(result.test_results_file, logits, is_regression)
 
-    if options.export_dir:
-        result.export_path = export_model(model, processor, config)
-    return result
+        if options.export_dir:
+            result.export_path = export_model(model, processor, config)
+        return result
 
 
 def export_model(model, processor: glue.DataProcessor, config: ClassifierConfig) -> str:

@@ -81,16 +81,24 @@ def make_dataset(path: str, max_seq_length: int, batch_size: int, is_training: b
 
 
 def pad_logits(model, max_seq_length: int):
-    """A callable for `predict`: `model`'s outputs with `logits` padded to [B, max_seq_length, num_labels].
+    """A callable for `predict`: `model`'s inference logits padded to [B, max_seq_length, num_labels].
 
     Batches of different lengths can then be concatenated; the padded positions are zeros (never read).
+    The forward pass is a `tf.function` of [None, None] inputs, traced once (per replica device, each
+    with its own variable copies) instead of once per batch length.
     """
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in _MODEL_INPUTS}
+    traced = {}
+
+    def padded_logits(features):
+        logits = model(features, training=False)["logits"]
+        return tf.pad(logits, [[0, 0], [0, max_seq_length - tf.shape(logits)[1]], [0, 0]])
 
     def padded_model(features, training=False):
-        outputs = dict(model(features, training=training))
-        logits = outputs["logits"]
-        padding = max_seq_length - tf.shape(logits)[1]
-        outputs["logits"] = tf.pad(logits, [[0, 0], [0, padding], [0, 0]])
-        return outputs
+        del training  # inference only
+        device = repr(getattr(tf.distribute.get_replica_context(), "devices", None))
+        if device not in traced:
+            traced[device] = tf.function(padded_logits, input_signature=[spec])
+        return {"logits": traced[device]({name: features[name] for name in _MODEL_INPUTS})}
 
     return padded_model

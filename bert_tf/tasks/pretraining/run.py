@@ -8,6 +8,7 @@ encoder, say) starts them from scratch, as the original's `init_checkpoint` does
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Dict, Optional
@@ -94,6 +95,20 @@ def evaluate(model, dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, 
     return losses.eval_results(prediction.outputs, prediction.batch_sizes, global_step)
 
 
+@contextlib.contextmanager
+def _naming_corrupted_inputs(input_files):
+    """Turns TensorFlow's data-loss error (a truncated or corrupted record) into an InputError naming the files."""
+    try:
+        yield
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        if not isinstance(error, tf.errors.DataLossError) and "record" not in str(error.message).lower():
+            raise
+        message = str(error.message).splitlines()[0]
+        names = ", ".join(input_files[:3]) + (f" (and {len(input_files) - 3} more)" if len(input_files) > 3 else "")
+        raise InputError(f"--input_file: a record is truncated or corrupted in {names}: {message}; the newest "
+                         "checkpoint in --output_dir is intact") from None
+
+
 def run(config: PretrainingConfig) -> Dict[str, object]:
     """Trains and/or evaluates as the original run_pretraining.py; returns {'train': ..., 'eval': ...}.
 
@@ -101,7 +116,7 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
       UserError: bad flags, records or checkpoints (one line, before anything is written).
     """
     from bert_tf.modeling import BertPretrainingModel
-    from bert_tf.training import optimization
+    from bert_tf.training import optimization, strategies, workspace
     from bert_tf.training.trainer import Trainer
 
     check_config(config)
@@ -110,41 +125,43 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
     input_files = files.expand_input_files(config.input_file)
     pretraining_dataset.check_input_files(input_files, config.max_seq_length, config.max_predictions_per_seq)
     strategy = options.create_strategy()
-    tf.io.gfile.makedirs(options.output_dir)
 
-    trainer = Trainer(
-        options.trainer_config(config.num_train_steps if config.do_train else 1, config.model.init_checkpoint,
-                               expected_missing=PRETRAINING_HEADS,
-                               num_accumulation_steps=config.num_accumulation_steps),
-        model_fn=lambda dtype: BertPretrainingModel(bert_config, dtype=dtype),
-        optimizer_config=optimization.OptimizerConfig(
-            learning_rate=config.learning_rate,
-            num_train_steps=config.num_train_steps,
-            num_warmup_steps=config.num_warmup_steps,
-            optimizer=config.optimizer,
-        ),
-        loss_fn=losses.per_example_total_loss,
-        strategy=strategy,
-    )
-    restore_info = trainer.build()
-    if restore_info.report is not None and restore_info.report.initialized:
-        logging.warning("%s has no pretraining heads (%d variables under cls/): they start from scratch",
-                        restore_info.checkpoint, len(restore_info.report.initialized))
-    results: Dict[str, object] = {}
-    if config.do_train:
-        group_size = config.train_batch_size * config.num_accumulation_steps
-        dataset = pretraining_dataset.make_pretraining_dataset(
-            input_files, config.max_seq_length, config.max_predictions_per_seq, group_size, is_training=True,
-            seed=options.seed)
-        dataset = pretraining_dataset.attach_loss_weights(dataset, config.train_batch_size,
-                                                          config.num_accumulation_steps)
-        results["train"] = trainer.train(dataset)
-    if config.do_eval:
-        dataset = pretraining_dataset.make_pretraining_dataset(
-            input_files, config.max_seq_length, config.max_predictions_per_seq, config.eval_batch_size,
-            is_training=False)
-        eval_results = evaluate(trainer.model, dataset, strategy, config.max_eval_steps, trainer.global_step,
-                                use_xla=options.use_xla)
-        files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), eval_results)
-        results["eval"] = eval_results
-    return results
+    with workspace.claim_output_dir(options.output_dir, "pretraining", chief=strategies.is_chief(strategy)):
+        trainer = Trainer(
+            options.trainer_config(config.num_train_steps if config.do_train else 1, config.model.init_checkpoint,
+                                   expected_missing=PRETRAINING_HEADS,
+                                   num_accumulation_steps=config.num_accumulation_steps),
+            model_fn=lambda dtype: BertPretrainingModel(bert_config, dtype=dtype),
+            optimizer_config=optimization.OptimizerConfig(
+                learning_rate=config.learning_rate,
+                num_train_steps=config.num_train_steps,
+                num_warmup_steps=config.num_warmup_steps,
+                optimizer=config.optimizer,
+            ),
+            loss_fn=losses.per_example_total_loss,
+            strategy=strategy,
+        )
+        restore_info = trainer.build()
+        if restore_info.report is not None and restore_info.report.initialized:
+            logging.warning("%s has no pretraining heads (%d variables under cls/): they start from scratch",
+                            restore_info.checkpoint, len(restore_info.report.initialized))
+        results: Dict[str, object] = {}
+        if config.do_train:
+            group_size = config.train_batch_size * config.num_accumulation_steps
+            dataset = pretraining_dataset.make_pretraining_dataset(
+                input_files, config.max_seq_length, config.max_predictions_per_seq, group_size, is_training=True,
+                seed=options.seed)
+            dataset = pretraining_dataset.attach_loss_weights(dataset, config.train_batch_size,
+                                                              config.num_accumulation_steps)
+            with _naming_corrupted_inputs(input_files):
+                results["train"] = trainer.train(dataset)
+        if config.do_eval:
+            dataset = pretraining_dataset.make_pretraining_dataset(
+                input_files, config.max_seq_length, config.max_predictions_per_seq, config.eval_batch_size,
+                is_training=False)
+            with _naming_corrupted_inputs(input_files):
+                eval_results = evaluate(trainer.model, dataset, strategy, config.max_eval_steps,
+                                        trainer.global_step, use_xla=options.use_xla)
+            files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), eval_results)
+            results["eval"] = eval_results
+        return results

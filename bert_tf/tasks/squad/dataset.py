@@ -12,8 +12,8 @@ from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from bert_tf.training.batching import trim_to_longest
 from bert_tf.tasks.squad.features import SEQUENCE_FEATURES, TRAINING_FEATURES
+from bert_tf.training.batching import trim_to_longest
 
 _SHUFFLE_BUFFER_SIZE = 100  # as the original input_fn
 

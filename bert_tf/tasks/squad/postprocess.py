@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -109,6 +110,11 @@ def _strip_spaces(text: str):
     return "".join(char for _, char in kept), {new: old for new, (old, _) in enumerate(kept)}
 
 
+@functools.lru_cache(maxsize=2)
+def _basic_tokenizer(do_lower_case: bool) -> BasicTokenizer:
+    return BasicTokenizer(do_lower_case=do_lower_case)
+
+
 def get_final_text(pred_text: str, orig_text: str, do_lower_case: bool, verbose_logging: bool = False) -> str:
     """Projects a normalized, de-tokenized prediction back onto the original words (`orig_text`).
 
@@ -116,7 +122,7 @@ def get_final_text(pred_text: str, orig_text: str, do_lower_case: bool, verbose_
     spaces, they are aligned character by character and the span of `pred_text` is cut from `orig_text`
     ("steve smith" in "Steve Smith's" -> "Steve Smith"). When the alignment fails, `orig_text` is returned.
     """
-    tok_text = " ".join(BasicTokenizer(do_lower_case=do_lower_case).tokenize(orig_text))
+    tok_text = " ".join(_basic_tokenizer(bool(do_lower_case)).tokenize(orig_text))
     start_position = tok_text.find(pred_text)
     if start_position == -1:
         if verbose_logging:

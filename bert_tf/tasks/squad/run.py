@@ -15,9 +15,14 @@ Does what the original `run_squad.py` does, with the same files in `output_dir`:
 Training: the examples are shuffled with `random.Random(12345)` as the original, then windows are read with
 a shuffle buffer of 100; loss = mean of the start and end softmax cross-entropies; the original
 AdamWeightDecay with warmup and linear decay over `int(len(examples) / train_batch_size * num_train_epochs)`
-steps. Each batch is padded only to its longest window (a multiple of 8), so the softmax runs over fewer
-padding positions than the original's `max_seq_length` ones. A re-run resumes from output_dir's newest
-checkpoint.
+steps. Each training batch is padded only to its longest window (a multiple of 8), so the softmax runs
+over fewer padding positions than the original's `max_seq_length` ones. A re-run resumes from output_dir's
+newest checkpoint.
+
+Prediction computes the logits of all `max_seq_length` positions, as the original: its n-best ranking
+counts padding positions (they can take n-best slots), so this is what reproduces its files exactly;
+`trim_predict_batches` pads prediction batches to their longest window instead (faster; n-best lists can
+then differ from the original's, in their lowest entries).
 
 Prediction uses the model just trained, else output_dir's newest checkpoint, else `--init_checkpoint`,
 which must hold the `cls/squad/*` head (a pretrained `bert_model.ckpt` alone is refused).
@@ -47,9 +52,8 @@ from bert_tf.tasks.squad.examples import SquadExample, SquadFile, read_squad_fil
 from bert_tf.tasks.squad.features import SquadFeatures, convert_examples_to_features, write_features
 from bert_tf.training import optimization, precision, restore, strategies
 from bert_tf.training.predict import predict
+from bert_tf.training.run_options import FineTuningOptions, ModelFiles, RunOptions, load_bert_config, load_tokenizer
 from bert_tf.training.trainer import Trainer, TrainResult
-from bert_tf.training.run_options import (FineTuningOptions, ModelFiles, RunOptions, load_bert_config,
-                                          load_tokenizer)
 
 HEAD_PATTERNS = ("cls/squad/.*",)
 TRAIN_FEATURES_FILE = "train.tf_record"
@@ -73,7 +77,10 @@ class SquadConfig:
       version_2_with_negative: SQuAD 2.0 (unanswerable questions, null odds).
       null_score_diff_threshold: answer "" when null score - best non-null score exceeds this.
       verbose_logging: log every skipped training answer and answer-projection failure.
-      pad_to_max_length: pad every batch to max_seq_length (always on TPUs).
+      pad_to_max_length: pad every training batch to max_seq_length (always on TPUs).
+      trim_predict_batches: cut prediction batches to their longest window too (faster). Off by default:
+        the original ranks all max_seq_length positions of a window, padding included, and padding
+        positions can take n-best slots, so only full-length logits reproduce its n-best lists exactly.
     """
 
     model_files: ModelFiles
@@ -92,6 +99,7 @@ class SquadConfig:
     null_score_diff_threshold: float = 0.0
     verbose_logging: bool = False
     pad_to_max_length: bool = False
+    trim_predict_batches: bool = False
 
 
 @dataclasses.dataclass
@@ -228,7 +236,8 @@ def _predict_results(model, config: SquadConfig, feature_file: str, strategy,
         return {"start_logits": start_logits, "end_logits": end_logits}
 
     dataset = squad_dataset.make_dataset(feature_file, max_seq_length, config.fine_tuning.predict_batch_size,
-                                         is_training=False, pad_to_max_length=config.pad_to_max_length or on_tpu)
+                                         is_training=False,
+                                         pad_to_max_length=not config.trim_predict_batches or on_tpu)
     prediction = predict(full_length_model, dataset, strategy=strategy,
                               output_keys=("start_logits", "end_logits"))
     unique_ids = prediction.features["unique_ids"]
