@@ -8,8 +8,9 @@ file). Every word gets one tag (long sentences are split into overlapping window
 `eval_results.txt` has the entity-level precision/recall/F1 of conlleval, `test_predictions.txt` is
 conlleval's `word gold predicted` input. The model flags, `--bert_dir`, the TPU flags and this project's run
 flags (`--strategy`, `--dtype`, `--use_xla`, `--seed`, ...) are those of run_classifier.py. Re-running a
-command after an interruption resumes training from the newest checkpoint in `--output_dir`. Bad input
-exits with status 1 and a one-line message. Library code: `bert_tf.tasks.ner.run`.
+command after an interruption resumes training from the newest checkpoint in `--output_dir`. Without model
+flags, `$BERT_BASE_DIR` is used as `--bert_dir`. Bad input exits with status 1 and a one-line message.
+Library code: `bert_tf.tasks.ner.run`.
 """
 from absl import flags
 
@@ -56,13 +57,20 @@ def config_from_flags(flag_values):
 
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
+    from absl import logging
+
     from bert_tf.errors import InputError
 
     if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
         raise InputError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-    from bert_tf.tasks.ner import run as ner
+    for note in cli.use_environment_defaults(flag_values):  # --bert_dir from $BERT_BASE_DIR
+        logging.info("Using %s", note)
+    from bert_tf.tasks.ner import run as ner  # imported here: `--help` and flag errors need no TensorFlow
 
-    ner.run(config_from_flags(flag_values))
+    result = ner.run(config_from_flags(flag_values))
+    results = {**(result.eval_results or {}), **(result.test_results or {})}
+    cli.print_summary(_PROGRAM, flag_values.output_dir, results, {
+        "test predictions": result.test_predictions_file, "SavedModel": result.export_path})
     return 0
 
 

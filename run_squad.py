@@ -9,10 +9,11 @@
 Every flag of the original is accepted with its default; `--bert_dir` sets the three model flags from a
 released model folder (explicit flags win). Added: `--strategy`, `--use_xla`, `--dtype`, `--seed`,
 `--keep_checkpoint_max`, `--max_train_steps`, `--log_every_steps`, `--export_dir`,
-`--trim_predict_batches`. Writes
+`--pad_to_max_length`. Writes
 `predictions.json`, `nbest_predictions.json` (and `null_odds.json` for 2.0) as the original, plus
-`eval_results.txt` with the official metrics when the predict file holds answers. Bad input exits with
-status 1 and a one-line message. Library code: `bert_tf.tasks.squad.run`.
+`eval_results.txt` with the official metrics when the predict file holds answers. Without model flags,
+`$BERT_BASE_DIR` is used as `--bert_dir`. Bad input exits with status 1 and a one-line message. Library
+code: `bert_tf.tasks.squad.run`.
 """
 from absl import flags
 
@@ -52,9 +53,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.number("null_score_diff_threshold", 0.0, "If null_score - best_non_null is greater than the threshold "
                                                     "predict null.")
     cli.define_run_flags(define)
-    define.boolean("trim_predict_batches", False, "Pad each prediction batch only to its longest window (faster; "
-                                                  "default: max_seq_length, which the original's n-best lists "
-                                                  "need to be reproduced exactly).")
+    define.boolean("pad_to_max_length", False, "Pad every batch to max_seq_length (default: to the batch's "
+                                               "longest window, rounded up to a multiple of 8); reproduces the "
+                                               "original's n-best lists exactly.")
 
 
 def config_from_flags(flag_values):
@@ -62,9 +63,9 @@ def config_from_flags(flag_values):
     from bert_tf.tasks.squad.run import SquadConfig
 
     return SquadConfig(
-        model_files=cli.model_files_from_flags(flag_values),
-        run_options=cli.run_options_from_flags(flag_values),
-        fine_tuning=cli.fine_tuning_from_flags(flag_values),
+        model=cli.model_files_from_flags(flag_values),
+        options=cli.run_options_from_flags(flag_values),
+        recipe=cli.fine_tuning_from_flags(flag_values),
         train_file=flag_values.train_file,
         predict_file=flag_values.predict_file,
         do_train=flag_values.do_train,
@@ -77,15 +78,21 @@ def config_from_flags(flag_values):
         version_2_with_negative=flag_values.version_2_with_negative,
         null_score_diff_threshold=flag_values.null_score_diff_threshold,
         verbose_logging=flag_values.verbose_logging,
-        trim_predict_batches=flag_values.trim_predict_batches,
+        pad_to_max_length=flag_values.pad_to_max_length,
     )
 
 
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
+    from absl import logging
+
+    for note in cli.use_environment_defaults(flag_values):  # --bert_dir from $BERT_BASE_DIR
+        logging.info("Using %s", note)
     from bert_tf.tasks.squad import run as squad  # imported here: `--help` and flag errors need no TensorFlow
 
-    squad.run(config_from_flags(flag_values))
+    result = squad.run(config_from_flags(flag_values))
+    cli.print_summary(_PROGRAM, flag_values.output_dir, result.eval_results,
+                      {**result.output_files, "SavedModel": result.export_path})
     return 0
 
 

@@ -134,7 +134,8 @@ def keras_hub_classifier(args, config):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
     def probabilities(text_a, text_b):
-        return tf.nn.softmax(classifier(preprocessor((text_a, text_b)), training=False), axis=-1)
+        features = preprocessor((text_a, text_b), y=None)  # y=None: the tuple is two segments, not (x, y)
+        return tf.nn.softmax(classifier(features, training=False), axis=-1)
 
     print(f"keras_hub: {keras_hub.__version__}")
     return probabilities

@@ -274,17 +274,13 @@ def run_options_from_flags(flag_values):
 
 
 def fine_tuning_from_flags(flag_values):
-    """`FineTuningOptions` from the recipe flags."""
+    """`FineTuningOptions` from the recipe flags (each field is the flag of the same name)."""
+    import dataclasses
+
     from bert_tf.training.run_options import FineTuningOptions
 
-    return FineTuningOptions(
-        train_batch_size=flag_values.train_batch_size,
-        eval_batch_size=flag_values.eval_batch_size,
-        predict_batch_size=flag_values.predict_batch_size,
-        learning_rate=flag_values.learning_rate,
-        num_train_epochs=flag_values.num_train_epochs,
-        warmup_proportion=flag_values.warmup_proportion,
-    )
+    return FineTuningOptions(**{field.name: flag_values[field.name].value
+                                for field in dataclasses.fields(FineTuningOptions)})
 
 
 # ------------------------------------------------------------------------------------ first-run defaults

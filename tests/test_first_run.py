@@ -209,3 +209,51 @@ def test_keyboard_interrupt_is_one_line(monkeypatch, capsys):
     assert status == 130 and "Traceback" not in err
     assert len(error_lines(err, "run_classifier.py")) == 1 and "interrupted" in err
 
+
+
+def _children(pid):
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as reader:
+                    fields = reader.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry))
+    return children
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_create_pretraining_data_leaves_no_workers(tmp_path, data_dir):
+    import signal
+    import time
+
+    command = [sys.executable, str(PROJECT_ROOT / "create_pretraining_data.py"),
+               f"--input_file={data_dir / 'pretraining_text' / 'wikitext2_test_sentences.txt'}",
+               f"--output_file={tmp_path / 'out.tfrecord'}",
+               f"--vocab_file={data_dir / 'vocab' / 'bert-base-uncased' / 'vocab.txt'}",
+               "--dupe_factor=200", "--num_workers=2", "--noprogress"]
+    process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(process.pid)) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        workers = _children(process.pid)
+        assert len(workers) >= 2, "the workers did not start"
+        time.sleep(8)  # into instance creation: workers busy with a long shard do not read their pipe
+        workers = _children(process.pid) or workers
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")
+                 and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not alive, f"workers {alive} outlived their parent"
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (tmp_path / "out.tfrecord").exists()

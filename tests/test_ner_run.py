@@ -212,3 +212,28 @@ def test_missing_files_and_export_dir_fail_before_writing(capsys, conll_dir, tin
                          "--predict_file", "nope.txt")
     assert_fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir),
                          "At least one of `do_train`")
+
+
+def test_training_on_other_labels_in_a_trained_output_dir_is_refused(capsys, trained, tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "copy"
+    shutil.copytree(trained, output_dir)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.txt").write_text("Peter NNP B-NP B-PER\nsays VBZ B-VP O\n", encoding="utf-8")
+    before = sorted(os.listdir(output_dir))
+    capsys.readouterr()
+    assert run_main(*command_flags(data, output_dir, tiny_ckpt_dir, "--do_train")) == 1
+    error = capsys.readouterr().err
+    assert "lists other labels than" in error and "use a new --output_dir" in error, error
+    assert sorted(os.listdir(output_dir)) == before
+
+
+def test_predict_only_with_a_pretrained_checkpoint_is_refused(capsys, trained, conll_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    shutil.copy(trained / "label_map.json", output_dir / "label_map.json")
+    capsys.readouterr()
+    assert run_main(*command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict")) == 1
+    error = capsys.readouterr().err
+    assert "a checkpoint fine-tuned by run_ner.py is needed" in error and "cls/ner/output_weights" in error, error
+    assert sorted(os.listdir(output_dir)) == ["label_map.json"]

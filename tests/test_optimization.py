@@ -1,4 +1,4 @@
-"""Tests of bert_tf.training.optimization against a numpy re-implementation of the original formulas."""
+"""bert_tf.training.optimization (schedules, optimizers, accumulation) against numpy versions of the original."""
 import os
 import pathlib
 import subprocess
@@ -32,7 +32,7 @@ VARIABLE_SPECS = [
 
 
 def make_path_variable(path, initial_value):
-    """A keras.Variable whose .path is ``path`` (scopes from the path's components)."""
+    """A keras.Variable whose .path is `path` (scopes from the path's components)."""
     *scopes, name = path.split("/")
 
     def create(remaining_scopes):
@@ -47,7 +47,7 @@ def make_path_variable(path, initial_value):
 
 
 def original_learning_rate(step, init_lr, num_train_steps, num_warmup_steps):
-    """The original create_optimizer's learning rate at global_step ``step`` (float64)."""
+    """The original create_optimizer's learning rate at global_step `step` (float64)."""
     decayed = init_lr * (1.0 - min(step, num_train_steps) / num_train_steps)
     if num_warmup_steps and step < num_warmup_steps:
         return init_lr * step / num_warmup_steps

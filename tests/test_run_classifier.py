@@ -268,7 +268,8 @@ def test_empty_or_missing_data_files(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
 def test_flag_errors(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
     output_dir = prepared_output_dir(tmp_path)
     base = command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC")
-    assert_fails_cleanly(capsys, output_dir, base, "At least one of `do_train`, `do_eval` or `do_predict' must be True")
+    # No mode flag now means train + evaluate (see tests/test_first_run.py); a bad recipe still fails first.
+    assert_fails_cleanly(capsys, output_dir, base + ["--num_train_epochs=0"], "--num_train_epochs must be > 0")
     assert_fails_cleanly(capsys, output_dir, base + ["--do_train", "--max_seq_length=256"],
                          "Cannot use sequence length 256 because the BERT model was only trained up to sequence "
                          "length 128")
@@ -302,11 +303,12 @@ def test_output_dir_with_a_checkpoint_of_another_shape(capsys, mrpc_dir, tiny_ck
 
 def test_subprocess_error_exits_1_without_traceback(tmp_path):
     result = subprocess.run([sys.executable, str(PROJECT_ROOT / "run_classifier.py"), "--task_name=MRPC",
-                             f"--output_dir={tmp_path}", "--data_dir=x", "--vocab_file=x", "--bert_config_file=x"],
+                             f"--output_dir={tmp_path}", "--data_dir=x", "--vocab_file=x", "--bert_config_file=x",
+                             "--do_train"],
                             env=subprocess_environment(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "run_classifier.py: error: At least one of `do_train`" in result.stderr
+    assert "run_classifier.py: error: --bert_config_file not found: x" in result.stderr
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 | head | original script | variables |
 |---|---|---|
-| `PretrainingHeads` (`cls/`) | run_pretraining | `MaskedLMHead` and the next-sentence `OutputProjection` below |
-| `MaskedLMHead` | run_pretraining | `cls/predictions/transform/{dense,LayerNorm}/*`, `cls/predictions/output_bias` [V] |
-| `OutputProjection` named `seq_relationship` (next sentence) | run_pretraining | `cls/seq_relationship/output_weights` [2, H], `.../output_bias` [2] |
+| `PretrainingHeads` | run_pretraining | `cls/`: the next two |
+| `MaskedLMHead` | run_pretraining | `cls/predictions/transform/{dense,LayerNorm}/*`, `.../output_bias` [V] |
+| `OutputProjection` | run_pretraining | next sentence `cls/seq_relationship/output_weights` [2, H], `output_bias` [2] |
 | `ClassifierHead` | run_classifier | `output_weights` [num_labels, H], `output_bias` [num_labels] |
 
 The masked-LM output layer has no weights of its own but the word embeddings [V, H] (tied, as the original).

@@ -5,6 +5,7 @@ the layout of the original's other heads (`cls/seq_relationship/...`), in a scop
 checkpoint says which task it was fine-tuned for. As everywhere in `bert_tf.modeling`, each variable's
 Keras `.path` is its checkpoint name.
 """
+import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
@@ -35,13 +36,15 @@ class TokenClassifierHead(layers.Layer):
         return ops.cast(self.ner(hidden), "float32")
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertTokenClassifier(_BertBase):
     """BERT for token classification (run_ner.py): one label per word-piece position.
 
     Args:
       config: the `BertConfig`.
       num_labels: the size of the label set (`O`, `B-PER`, `I-PER`, ...).
-      dtype: a Keras dtype policy (`float32`, `mixed_float16`, `mixed_bfloat16`).
+      name: the model's name (not part of any variable path).
+      **kwargs: `keras.Model` arguments (`dtype`: `float32`, `mixed_float16`, `mixed_bfloat16` or a policy).
 
     Inputs: a dict of int32 [B, S] `input_ids` (required), `input_mask`, `segment_ids`.
     Returns a dict: `logits` float32 [B, S, num_labels] (padding positions included; mask them).
@@ -64,4 +67,5 @@ class BertTokenClassifier(_BertBase):
         return {"logits": self.cls(sequence_output, training=training)}
 
     def get_config(self):
-        return {**super().get_config(), "num_labels": self.num_labels, "dtype": self.dtype_policy.name}
+        """`_BertBase.get_config` plus `num_labels`."""
+        return {**super().get_config(), "num_labels": self.num_labels}

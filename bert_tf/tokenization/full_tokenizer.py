@@ -1,18 +1,18 @@
-"""WordPiece tokenization with the exact behaviour of google-research/bert ``tokenization.py``.
+"""WordPiece tokenization with the exact behaviour of google-research/bert `tokenization.py`.
 
 The algorithm (and therefore every token and id) is the original one:
 
-1. ``BasicTokenizer``: drop NUL, U+FFFD and control characters (Unicode ``Cc``/``Cf`` except tab, newline
-   and carriage return), map whitespace (space, ``\\t``, ``\\n``, ``\\r`` and category ``Zs``) to a space,
-   surround every CJK ideograph with spaces, split on whitespace (``str.split``), then per word: optionally
-   lower-case and strip accents (NFD, drop category ``Mn``), and split off every punctuation character
-   (ASCII 33-47, 58-64, 91-96, 123-126, or any Unicode category ``P*``) as its own token.
-2. ``WordpieceTokenizer``: greedy longest-match-first over the vocabulary, continuation pieces prefixed
-   with ``##``; a word that cannot be fully covered, or that is longer than ``max_input_chars_per_word``
-   characters, becomes a single ``[UNK]``.
+1. `BasicTokenizer`: drop NUL, U+FFFD and control characters (Unicode `Cc`/`Cf` except tab, newline
+   and carriage return), map whitespace (space, `\\t`, `\\n`, `\\r` and category `Zs`) to a space,
+   surround every CJK ideograph with spaces, split on whitespace (`str.split`), then per word: optionally
+   lower-case and strip accents (NFD, drop category `Mn`), and split off every punctuation character
+   (ASCII 33-47, 58-64, 91-96, 123-126, or any Unicode category `P*`) as its own token.
+2. `WordpieceTokenizer`: greedy longest-match-first over the vocabulary, continuation pieces prefixed
+   with `##`; a word that cannot be fully covered, or that is longer than `max_input_chars_per_word`
+   characters, becomes a single `[UNK]`.
 
 Unlike some popular re-implementations, private-use and unassigned characters are *kept* (so a word
-containing one becomes ``[UNK]``), words may be up to 200 characters, and ``[CLS]``-style strings in the
+containing one becomes `[UNK]`), words may be up to 200 characters, and `[CLS]`-style strings in the
 text are split like any other text.
 
 Speed: character classes are cached per code point, and the per-word work (lower-casing, accent stripping,
@@ -81,7 +81,7 @@ _WORD_CACHE_SIZE = 1 << 18
 # Text helpers
 # ----------------------------------------------------------------------------------------------------
 def convert_to_unicode(text) -> str:
-    """Returns ``text`` as ``str``; ``bytes`` are decoded as UTF-8, invalid bytes dropped (original)."""
+    """Returns `text` as `str`; `bytes` are decoded as UTF-8, invalid bytes dropped (original)."""
     if isinstance(text, str):
         return text
     if isinstance(text, (bytes, bytearray)):
@@ -90,16 +90,16 @@ def convert_to_unicode(text) -> str:
 
 
 def printable_text(text) -> str:
-    """Returns ``text`` as a ``str`` suitable for printing or logging (Python 3: same as unicode)."""
+    """Returns `text` as a `str` suitable for printing or logging (Python 3: same as unicode)."""
     return convert_to_unicode(text)
 
 
 def load_vocab(vocab_file) -> "collections.OrderedDict[str, int]":
-    """Loads a vocabulary file (one token per line) into an ordered ``token -> id`` dict.
+    """Loads a vocabulary file (one token per line) into an ordered `token -> id` dict.
 
     As in the original: the id is the 0-based line number, each line is stripped of surrounding
-    whitespace, and a repeated token keeps the id of its last occurrence. Lines are separated by ``\\n``
-    only (other Unicode line breaks are part of a token). Raises ``FileNotFoundError`` naming the file.
+    whitespace, and a repeated token keeps the id of its last occurrence. Lines are separated by `\\n`
+    only (other Unicode line breaks are part of a token). Raises `FileNotFoundError` naming the file.
     """
     vocab = collections.OrderedDict()
     path = str(vocab_file)
@@ -116,7 +116,7 @@ def load_vocab(vocab_file) -> "collections.OrderedDict[str, int]":
 
 
 def convert_by_vocab(vocab, items: Iterable, what: str = "item") -> list:
-    """Maps every item through ``vocab``; an unknown item raises ``KeyError`` naming it."""
+    """Maps every item through `vocab`; an unknown item raises `KeyError` naming it."""
     output = []
     for position, item in enumerate(items):
         try:
@@ -129,17 +129,17 @@ def convert_by_vocab(vocab, items: Iterable, what: str = "item") -> list:
 
 
 def convert_tokens_to_ids(vocab, tokens: Iterable[str]) -> List[int]:
-    """Token strings -> ids. Raises ``KeyError`` naming the first unknown token."""
+    """Token strings -> ids. Raises `KeyError` naming the first unknown token."""
     return convert_by_vocab(vocab, tokens, what="token")
 
 
 def convert_ids_to_tokens(inv_vocab, ids: Iterable[int]) -> List[str]:
-    """Ids -> token strings. Raises ``KeyError`` naming the first unknown id."""
+    """Ids -> token strings. Raises `KeyError` naming the first unknown id."""
     return convert_by_vocab(inv_vocab, (int(token_id) for token_id in ids), what="id")
 
 
 def whitespace_tokenize(text: str) -> List[str]:
-    """Strips and splits ``text`` on any whitespace (Python ``str.split()`` semantics)."""
+    """Strips and splits `text` on any whitespace (Python `str.split()` semantics)."""
     return text.split()
 
 
@@ -147,16 +147,16 @@ def whitespace_tokenize(text: str) -> List[str]:
 # Character classes (the original definitions)
 # ----------------------------------------------------------------------------------------------------
 def is_whitespace(char: str) -> bool:
-    """Space, tab, newline, carriage return, or Unicode category ``Zs``."""
+    """Space, tab, newline, carriage return, or Unicode category `Zs`."""
     if char in (" ", "\t", "\n", "\r"):
         return True
     return unicodedata.category(char) == "Zs"
 
 
 def is_control(char: str) -> bool:
-    """Unicode ``Cc`` or ``Cf``, except tab/newline/carriage return (those count as whitespace).
+    """Unicode `Cc` or `Cf`, except tab/newline/carriage return (those count as whitespace).
 
-    Private-use (``Co``), unassigned (``Cn``) and surrogate (``Cs``) characters are NOT control.
+    Private-use (`Co`), unassigned (`Cn`) and surrogate (`Cs`) characters are NOT control.
     """
     if char in ("\t", "\n", "\r"):
         return False
@@ -164,7 +164,7 @@ def is_control(char: str) -> bool:
 
 
 def is_punctuation(char: str) -> bool:
-    """ASCII 33-47, 58-64, 91-96, 123-126 (all non-alphanumeric ASCII), or Unicode category ``P*``."""
+    """ASCII 33-47, 58-64, 91-96, 123-126 (all non-alphanumeric ASCII), or Unicode category `P*`."""
     code_point = ord(char)
     if (33 <= code_point <= 47 or 58 <= code_point <= 64 or 91 <= code_point <= 96
             or 123 <= code_point <= 126):
@@ -173,7 +173,7 @@ def is_punctuation(char: str) -> bool:
 
 
 def is_chinese_char(code_point: int) -> bool:
-    """True if the code point lies in one of ``CJK_CODE_POINT_RANGES``."""
+    """True if the code point lies in one of `CJK_CODE_POINT_RANGES`."""
     for low, high in CJK_CODE_POINT_RANGES:
         if low <= code_point <= high:
             return True
@@ -181,8 +181,8 @@ def is_chinese_char(code_point: int) -> bool:
 
 
 class _CleanTextTable(dict):
-    """A lazily filled ``str.translate`` table doing the original ``_clean_text`` and
-    ``_tokenize_chinese_chars`` in one pass: code point -> None (drop), " " (whitespace),
+    """A lazily filled `str.translate` table doing the original `_clean_text` and
+    `_tokenize_chinese_chars` in one pass: code point -> None (drop), " " (whitespace),
     " X " (CJK ideograph X) or X itself."""
 
     def __missing__(self, code_point: int):
@@ -208,10 +208,10 @@ def _is_punctuation_cached(char: str) -> bool:
 # Tokenizers
 # ----------------------------------------------------------------------------------------------------
 class BasicTokenizer:
-    """Cleans text and splits it into words and punctuation (original ``BasicTokenizer``).
+    """Cleans text and splits it into words and punctuation (original `BasicTokenizer`).
 
     Args:
-      do_lower_case: lower-case (``str.lower``) and strip accents (NFD, drop ``Mn``) every word.
+      do_lower_case: lower-case (`str.lower`) and strip accents (NFD, drop `Mn`) every word.
     """
 
     def __init__(self, do_lower_case: bool = True, word_cache_size: int = _WORD_CACHE_SIZE):
@@ -220,7 +220,7 @@ class BasicTokenizer:
         self._split_word = functools.lru_cache(maxsize=word_cache_size)(self._split_word_uncached)
 
     def tokenize(self, text) -> List[str]:
-        """Returns the list of basic tokens (words and single punctuation characters) of ``text``."""
+        """Returns the list of basic tokens (words and single punctuation characters) of `text`."""
         text = convert_to_unicode(text)
         output = []
         for word in self.clean_and_split_cjk(text).split():
@@ -228,7 +228,7 @@ class BasicTokenizer:
         return output
 
     def clean_and_split_cjk(self, text: str) -> str:
-        """The original ``_clean_text`` followed by ``_tokenize_chinese_chars``."""
+        """The original `_clean_text` followed by `_tokenize_chinese_chars`."""
         return text.translate(self._clean_table)
 
     def _split_word_uncached(self, word: str) -> tuple:
@@ -242,7 +242,7 @@ class BasicTokenizer:
 
     @staticmethod
     def strip_accents(text: str) -> str:
-        """NFD-decomposes ``text`` and removes the non-spacing marks (category ``Mn``)."""
+        """NFD-decomposes `text` and removes the non-spacing marks (category `Mn`)."""
         if text.isascii():
             return text
         decomposed = unicodedata.normalize("NFD", text)
@@ -250,7 +250,7 @@ class BasicTokenizer:
 
     @staticmethod
     def split_on_punctuation(text: str) -> List[str]:
-        """Splits ``text`` so that every punctuation character is a separate, single-char piece."""
+        """Splits `text` so that every punctuation character is a separate, single-char piece."""
         if text.isalnum():  # letters and digits are never punctuation: nothing to split
             return [text] if text else []
         pieces = []
@@ -269,12 +269,12 @@ class BasicTokenizer:
 
 
 class WordpieceTokenizer:
-    """Greedy longest-match-first WordPiece (original ``WordpieceTokenizer``).
+    """Greedy longest-match-first WordPiece (original `WordpieceTokenizer`).
 
     Args:
       vocab: mapping token -> id (only membership is used).
       unk_token: emitted for a whole word that cannot be tokenized or is too long.
-      max_input_chars_per_word: words with more characters than this become ``unk_token``.
+      max_input_chars_per_word: words with more characters than this become `unk_token`.
     """
 
     def __init__(self, vocab, unk_token: str = "[UNK]", max_input_chars_per_word: int = 200,
@@ -285,9 +285,9 @@ class WordpieceTokenizer:
         self._tokenize_word = functools.lru_cache(maxsize=word_cache_size)(self._tokenize_word_uncached)
 
     def tokenize(self, text) -> List[str]:
-        """Tokenizes already basic-tokenized ``text`` (split on whitespace) into word pieces.
+        """Tokenizes already basic-tokenized `text` (split on whitespace) into word pieces.
 
-        Example: ``"unaffable"`` -> ``["un", "##aff", "##able"]``.
+        Example: `"unaffable"` -> `["un", "##aff", "##able"]`.
         """
         text = convert_to_unicode(text)
         output = []
@@ -325,13 +325,13 @@ class WordpieceTokenizer:
 
 
 class FullTokenizer:
-    """Basic tokenization followed by WordPiece, with vocabulary look-ups (original ``FullTokenizer``).
+    """Basic tokenization followed by WordPiece, with vocabulary look-ups (original `FullTokenizer`).
 
     Attributes:
-      vocab: ``OrderedDict`` token -> id from ``vocab_file``.
+      vocab: `OrderedDict` token -> id from `vocab_file`.
       inv_vocab: dict id -> token.
-      basic_tokenizer: the ``BasicTokenizer``.
-      wordpiece_tokenizer: the ``WordpieceTokenizer``.
+      basic_tokenizer: the `BasicTokenizer`.
+      wordpiece_tokenizer: the `WordpieceTokenizer`.
     """
 
     def __init__(self, vocab_file, do_lower_case: bool = True):
@@ -350,7 +350,7 @@ class FullTokenizer:
         return tuple(pieces)
 
     def tokenize(self, text) -> List[str]:
-        """Returns the word pieces of ``text`` (a ``str`` or UTF-8 ``bytes``)."""
+        """Returns the word pieces of `text` (a `str` or UTF-8 `bytes`)."""
         text = convert_to_unicode(text)
         output = []
         for word in self.basic_tokenizer.clean_and_split_cjk(text).split():
@@ -358,19 +358,19 @@ class FullTokenizer:
         return output
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> List[int]:
-        """Token strings -> ids. Raises ``KeyError`` naming the first token not in the vocabulary."""
+        """Token strings -> ids. Raises `KeyError` naming the first token not in the vocabulary."""
         return convert_tokens_to_ids(self.vocab, tokens)
 
     def convert_ids_to_tokens(self, ids: Iterable[int]) -> List[str]:
-        """Ids -> token strings. Raises ``KeyError`` naming the first unknown id."""
+        """Ids -> token strings. Raises `KeyError` naming the first unknown id."""
         return convert_ids_to_tokens(self.inv_vocab, ids)
 
 
 def validate_case_matches_checkpoint(do_lower_case: bool, init_checkpoint: Optional[str]) -> None:
     """Raises `InputError` (a `ValueError`) if `do_lower_case` contradicts a released checkpoint's casing.
 
-    The casing is inferred from the checkpoint's folder name (e.g. ``.../uncased_L-12_H-768_A-12/
-    bert_model.ckpt``); unknown names, and an empty ``init_checkpoint``, are accepted.
+    The casing is inferred from the checkpoint's folder name (e.g. `.../uncased_L-12_H-768_A-12/
+    bert_model.ckpt`); unknown names, and an empty `init_checkpoint`, are accepted.
     """
     if not init_checkpoint:
         return

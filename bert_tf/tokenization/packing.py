@@ -1,11 +1,11 @@
-"""Packing one or two token sequences into a fixed-length BERT input (``run_classifier.py`` layout).
+"""Packing one or two token sequences into a fixed-length BERT input (`run_classifier.py` layout).
 
-Layout: ``[CLS] A [SEP]`` for a single segment, ``[CLS] A [SEP] B [SEP]`` for a pair; ``segment_ids``
-are 0 for ``[CLS] A [SEP]`` and 1 for ``B [SEP]``; ``input_mask`` is 1 on real tokens. A pair is
-truncated to ``max_seq_length - 3`` tokens by repeatedly popping the last token of the longer list
-(ties pop from B); a single segment is cut to ``max_seq_length - 2``. Padding is 0 in all three arrays.
+Layout: `[CLS] A [SEP]` for a single segment, `[CLS] A [SEP] B [SEP]` for a pair; `segment_ids`
+are 0 for `[CLS] A [SEP]` and 1 for `B [SEP]`; `input_mask` is 1 on real tokens. A pair is
+truncated to `max_seq_length - 3` tokens by repeatedly popping the last token of the longer list
+(ties pop from B); a single segment is cut to `max_seq_length - 2`. Padding is 0 in all three arrays.
 
-As in the original, an empty (or ``None``) ``tokens_b`` means "no second segment": no second ``[SEP]``.
+As in the original, an empty (or `None`) `tokens_b` means "no second segment": no second `[SEP]`.
 """
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
@@ -28,8 +28,8 @@ SEP_TOKEN = "[SEP]"
 class PackedInput(NamedTuple):
     """A packed, unpadded example (all three lists have the same length <= max_seq_length).
 
-    tokens: ``[CLS] A [SEP] (B [SEP])`` token strings.
-    segment_ids: 0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``.
+    tokens: `[CLS] A [SEP] (B [SEP])` token strings.
+    segment_ids: 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`.
     input_mask: all 1 (one per real token).
     """
     tokens: List[str]
@@ -38,18 +38,18 @@ class PackedInput(NamedTuple):
 
 
 class PackedFeatures(NamedTuple):
-    """Padded model inputs, each a list of ``max_seq_length`` Python ints (int32 range)."""
+    """Padded model inputs, each a list of `max_seq_length` Python ints (int32 range)."""
     input_ids: List[int]
     input_mask: List[int]
     segment_ids: List[int]
 
 
 def truncated_pair_lengths(length_a: int, length_b: int, max_num_tokens: int) -> Tuple[int, int]:
-    """Lengths ``truncate_seq_pair`` leaves, in closed form (no loop).
+    """Lengths `truncate_seq_pair` leaves, in closed form (no loop).
 
-    Popping from the longer list (ties from B) until ``length_a + length_b <= max_num_tokens`` gives:
+    Popping from the longer list (ties from B) until `length_a + length_b <= max_num_tokens` gives:
     only the longer list shrinks while the length difference absorbs the excess; otherwise both end
-    balanced with A keeping ``ceil(max/2)`` and B ``floor(max/2)``.
+    balanced with A keeping `ceil(max/2)` and B `floor(max/2)`.
     """
     if max_num_tokens < 0:
         raise ValueError(f"max_num_tokens must be >= 0, got {max_num_tokens}")
@@ -64,7 +64,7 @@ def truncated_pair_lengths(length_a: int, length_b: int, max_num_tokens: int) ->
 
 
 def truncate_seq_pair(tokens_a: list, tokens_b: list, max_num_tokens: int) -> None:
-    """Truncates ``tokens_a``/``tokens_b`` IN PLACE to at most ``max_num_tokens`` tokens in total.
+    """Truncates `tokens_a`/`tokens_b` IN PLACE to at most `max_num_tokens` tokens in total.
 
     Same result as the original loop that pops the last token of the longer list (of B on a tie);
     always truncating the longer one keeps roughly the same share of each segment.
@@ -76,14 +76,14 @@ def truncate_seq_pair(tokens_a: list, tokens_b: list, max_num_tokens: int) -> No
 
 def pack_tokens(tokens_a: Sequence[str], tokens_b: Optional[Sequence[str]],
                 max_seq_length: int) -> PackedInput:
-    """Builds ``[CLS] A [SEP] (B [SEP])`` with truncation; the inputs are not modified.
+    """Builds `[CLS] A [SEP] (B [SEP])` with truncation; the inputs are not modified.
 
     Args:
       tokens_a: word pieces of the first segment.
-      tokens_b: word pieces of the second segment, or ``None``/empty for a single segment.
+      tokens_b: word pieces of the second segment, or `None`/empty for a single segment.
       max_seq_length: the packed length limit (>= 3 for pairs, >= 2 for single segments).
     Returns:
-      ``PackedInput`` with ``len(tokens) <= max_seq_length`` (unpadded).
+      `PackedInput` with `len(tokens) <= max_seq_length` (unpadded).
     """
     tokens_a = list(tokens_a)
     tokens_b = list(tokens_b) if tokens_b else []
@@ -105,14 +105,14 @@ def pack_tokens(tokens_a: Sequence[str], tokens_b: Optional[Sequence[str]],
 
 
 def packed_input_to_features(packed: PackedInput, tokenizer, max_seq_length: int) -> PackedFeatures:
-    """Converts a ``PackedInput`` to ids with ``tokenizer.convert_tokens_to_ids`` and zero-pads.
+    """Converts a `PackedInput` to ids with `tokenizer.convert_tokens_to_ids` and zero-pads.
 
     Args:
-      packed: from ``pack_tokens`` (at most ``max_seq_length`` tokens).
-      tokenizer: a ``bert_tf.tokenization.FullTokenizer`` (anything with ``convert_tokens_to_ids``).
+      packed: from `pack_tokens` (at most `max_seq_length` tokens).
+      tokenizer: a `bert_tf.tokenization.FullTokenizer` (anything with `convert_tokens_to_ids`).
       max_seq_length: padded length.
     Raises:
-      ValueError if ``packed`` is longer than ``max_seq_length``; KeyError for a token not in the vocab.
+      ValueError if `packed` is longer than `max_seq_length`; KeyError for a token not in the vocab.
     """
     length = len(packed.tokens)
     if length > max_seq_length:
@@ -126,9 +126,9 @@ def packed_input_to_features(packed: PackedInput, tokenizer, max_seq_length: int
 
 def encode_text_pair(tokenizer, text_a: str, text_b: Optional[str],
                      max_seq_length: int) -> PackedFeatures:
-    """Tokenizes ``text_a`` (and ``text_b`` unless ``None``/empty), packs and pads them.
+    """Tokenizes `text_a` (and `text_b` unless `None`/empty), packs and pads them.
 
-    Equivalent to the original ``run_classifier.convert_single_example`` feature arrays.
+    Equivalent to the original `run_classifier.convert_single_example` feature arrays.
     """
     tokens_a = tokenizer.tokenize(text_a)
     tokens_b = tokenizer.tokenize(text_b) if text_b else None

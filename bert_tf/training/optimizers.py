@@ -30,7 +30,6 @@ _REPLACED_KERAS_ARGUMENTS = {
 }
 
 
-
 def variable_checkpoint_name(variable) -> str:
     """The checkpoint name of a model variable: Keras' `variable.path`, else the TF name without `:0`."""
     path = getattr(variable, "path", None)
@@ -87,8 +86,9 @@ def global_norm_clip_scale(gradients: Sequence[tf.Tensor], clip_norm: float) -> 
 class _BertOptimizerMixin(keras_overrides.AllReducedUpdateStep):
     """Clipping after the cross-replica sum, path-based weight-decay exclusion and checkpoint slot names.
 
-    Mixed into a Keras optimizer (TensorFlow backend). The host class sets `clip_norm`,
-    `weight_decay_rate` and `_exclusion_patterns` and implements `_moment_slots()`.
+    Mixed into a Keras optimizer (TensorFlow backend); supplies the hooks of
+    `keras_overrides.AllReducedUpdateStep` (`_gradient_scale`, `_scaled_update_step`). The host class calls
+    `_configure_bert_options` in `__init__` and implements `_moment_slots()`.
     """
 
     def _configure_bert_options(self, weight_decay_rate, exclude_from_weight_decay, clip_norm):
@@ -134,13 +134,17 @@ class _BertOptimizerMixin(keras_overrides.AllReducedUpdateStep):
     # -- checkpoint support ---------------------------------------------------------------------------
 
     def _moment_slots(self) -> tuple[Sequence, Sequence]:
+        """(first moments, second moments): one slot (or None) per built variable, in build order."""
         raise NotImplementedError
 
     def slot_variables_by_name(self) -> dict[str, keras.Variable]:
         """`{"<var path>/adam_m": m, "<var path>/adam_v": v}` for every variable the optimizer was built on.
 
         The values are the optimizer's own float32 `keras.Variable` slots (shape of the model variable);
-        reading or assigning them reads or sets the optimizer state. Raises if the optimizer is not built.
+        reading or assigning them reads or sets the optimizer state.
+
+        Raises:
+          ValueError: the optimizer is not built.
         """
         if not self.built:
             raise ValueError(
@@ -149,7 +153,8 @@ class _BertOptimizerMixin(keras_overrides.AllReducedUpdateStep):
             )
         first_moments, second_moments = self._moment_slots()
         slots = {}
-        for variable, first_moment, second_moment in zip(keras_overrides.trainable_variables_of(self), first_moments, second_moments):
+        variables = keras_overrides.trainable_variables_of(self)
+        for variable, first_moment, second_moment in zip(variables, first_moments, second_moments):
             if first_moment is None:  # variables with overwrite_with_gradient have no slots
                 continue
             name = variable_checkpoint_name(variable)
@@ -161,8 +166,14 @@ class _BertOptimizerMixin(keras_overrides.AllReducedUpdateStep):
         """Sets slot values from `{"<var path>/adam_m": array, ...}` (e.g. read from a checkpoint).
 
         Keys that are not slot names of this optimizer (model weights, `global_step`...) are ignored.
-        Raises `KeyError` naming the missing slots unless `allow_missing`, and `ValueError` on a shape
-        mismatch. Call in the cross-replica context (outside `strategy.run`). Returns the names assigned.
+        Call in the cross-replica context (outside `strategy.run`).
+
+        Returns:
+          The names assigned.
+
+        Raises:
+          KeyError: names the missing slots (unless `allow_missing`).
+          ValueError: a shape mismatch.
         """
         slots = self.slot_variables_by_name()
         missing = [name for name in slots if name not in name_to_array]
@@ -186,7 +197,11 @@ class _BertOptimizerMixin(keras_overrides.AllReducedUpdateStep):
         return assigned
 
     def set_iterations(self, step: int) -> None:
-        """Sets the update counter (the original `global_step`), which also drives the schedule."""
+        """Sets the update counter (the original `global_step`), which also drives the schedule.
+
+        Raises:
+          ValueError: `step` is not an integer >= 0.
+        """
         if int(step) != step or step < 0:
             raise ValueError(f"{type(self).__name__}.set_iterations: step must be an integer >= 0, got {step}")
         self.iterations.assign(int(step))
@@ -280,8 +295,9 @@ class AdamWeightDecay(_BertOptimizerMixin, keras.optimizers.Optimizer):
     def _scaled_update_step(self, gradient, variable, learning_rate, gradient_scale):
         """The update from `gradient * gradient_scale` (the global-norm clipping factor; None: 1).
 
-        Overrides the mixin's version, which multiplies first and then calls `update_step`. The arithmetic, clipping product included, runs as one XLA-compiled elementwise loop: on CPU about
-        twice as fast as separate TensorFlow ops over the 11.7M-entry word embeddings. (TensorFlow's fused
+        Overrides the mixin's version, which multiplies first and then calls `update_step`. The arithmetic,
+        clipping product included, runs as one XLA-compiled elementwise loop: on CPU about twice as fast as
+        separate TensorFlow ops over the 11.7M-entry word embeddings. (TensorFlow's fused
         `ResourceApplyAdam` is not used: it computes `1 - beta_2` in float32, 1.3e-5 off the original.)
         """
         index = keras_overrides.variable_index(self, variable)

@@ -5,11 +5,13 @@ checkpoint in `output_dir` or else from an `init_checkpoint` (see `bert_tf.train
 until `num_train_steps`, writing `model.ckpt-<step>` checkpoints in the original format, TensorBoard scalars
 and a progress bar (see `bert_tf.training.summaries`):
 
-    trainer = Trainer(TrainerConfig(output_dir="out", num_train_steps=1000, init_checkpoint=".../bert_model.ckpt",
-                                    expected_missing=("output_weights", "output_bias")),
-                      model_fn=lambda dtype: BertClassifier(config, 2, dtype=dtype),
-                      optimizer_config=OptimizerConfig(learning_rate=2e-5, num_train_steps=1000, num_warmup_steps=100),
-                      loss_fn=lambda outputs, labels, features: per_example_cross_entropy(outputs["logits"], labels))
+    trainer = Trainer(
+        TrainerConfig(output_dir="out", num_train_steps=1000, init_checkpoint=".../bert_model.ckpt",
+                      expected_missing=("output_weights", "output_bias")),
+        model_fn=lambda dtype: BertClassifier(config, 2, dtype=dtype),
+        optimizer_config=OptimizerConfig(learning_rate=2e-5, num_train_steps=1000, num_warmup_steps=100),
+        loss_fn=lambda outputs, labels, features: tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=outputs["logits"]))
     result = trainer.train(dataset)          # dataset yields (features dict, labels), global batches
     outputs = predict(trainer.model, eval_dataset, strategy=trainer.strategy)   # bert_tf.training.predict
 
@@ -28,7 +30,7 @@ import dataclasses
 import math
 import os
 import time
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -38,9 +40,9 @@ from absl import logging
 from bert_tf import checkpoint as checkpoint_io
 from bert_tf.errors import TrainingError
 from bert_tf.training import keras_overrides, optimization, precision, strategies
-from bert_tf.training.train_step import LossFn, make_train_function
 from bert_tf.training.restore import RestoreInfo, restore_or_initialize
 from bert_tf.training.summaries import ThroughputTimer, TrainingReporter
+from bert_tf.training.train_step import LossFn, make_train_function
 
 CHECKPOINT_BASENAME = "model.ckpt"
 # Consecutive calls without an optimizer update (loss scaling skipping non-finite gradients) that stop training.

@@ -2,9 +2,9 @@
 
 `claim_output_dir(output_dir, task)` is entered by every task's `run` before it writes anything:
 
-* `output_dir/bert_tf_run.json` records the task (`classification/MRPC`, `squad`, ...). A folder that
-  holds another task's run is refused (resuming it would train the wrong head, or silently exit 0),
-  unless it has no checkpoint yet.
+* `output_dir/bert_tf_run.json` records the task (`classification/mrpc`, `squad`, ...) once the folder
+  holds checkpoints. A folder that holds another task's run is refused (resuming it would train the
+  wrong head, or silently exit 0).
 * `output_dir/bert_tf.lock` holds the process id while the run lasts; a second run into the same folder
   is refused while that process lives (a lock left by a killed run is taken over).
 * Temporary files (`*.tmp-*`) that a killed run left are removed.
@@ -19,7 +19,7 @@ from typing import Iterator
 from absl import logging
 
 from bert_tf import files
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, UserError
 
 RUN_FILE = "bert_tf_run.json"
 LOCK_FILE = "bert_tf.lock"
@@ -48,16 +48,23 @@ def _has_checkpoint(output_dir: str) -> bool:
     return files._gfile().exists(os.path.join(output_dir, "checkpoint"))
 
 
-def check_task(output_dir: str, task: str) -> None:
-    """Raises InputError if `output_dir` holds checkpoints of a run of another task; records `task`."""
-    gfile = files._gfile()
+def _recorded_task(output_dir: str):
     run_file = os.path.join(output_dir, RUN_FILE)
-    recorded = _read_json(run_file).get("task") if gfile.exists(run_file) else None
+    return _read_json(run_file).get("task") if files._gfile().exists(run_file) else None
+
+
+def check_task(output_dir: str, task: str) -> None:
+    """Raises InputError if `output_dir` holds checkpoints of a run of another task."""
+    recorded = _recorded_task(output_dir)
     if recorded and recorded != task and _has_checkpoint(output_dir):
         raise InputError(f"--output_dir {output_dir} holds a {recorded} run, not {task}: use another "
                          f"--output_dir (or delete its checkpoints to start over)")
-    if recorded != task:
-        files.atomic_write_text(run_file, json.dumps({"task": task}) + "\n")
+
+
+def record_task(output_dir: str, task: str) -> None:
+    """Records `task` in `output_dir` once it holds checkpoints (a run that wrote nothing leaves no trace)."""
+    if _has_checkpoint(output_dir) and _recorded_task(output_dir) != task:
+        files.atomic_write_text(os.path.join(output_dir, RUN_FILE), json.dumps({"task": task}) + "\n")
 
 
 def _acquire_lock(output_dir: str) -> str:
@@ -105,6 +112,13 @@ def claim_output_dir(output_dir: str, task: str, chief: bool = True) -> Iterator
         if removed:
             logging.info("Removed %d temporary files an interrupted run left in %s", removed, output_dir)
         yield
+    except UserError:
+        raise  # a run refused for bad input leaves the folder as it was
+    except BaseException:
+        record_task(output_dir, task)  # interrupted or crashed: its checkpoints are this task's
+        raise
+    else:
+        record_task(output_dir, task)
     finally:
         if lock is not None and os.path.exists(lock):
             os.remove(lock)

@@ -17,10 +17,10 @@ _GROUP_WINDOW_BATCHES = 8
 
 
 def feature_spec(max_seq_length: int, is_regression: bool = False) -> Dict[str, tf.io.FixedLenFeature]:
-    """``tf.io.parse_example`` spec of the classifier records.
+    """`tf.io.parse_example` spec of the classifier records.
 
-    ``input_ids``/``input_mask``/``segment_ids``: int64 [max_seq_length]; ``label_ids``: int64 [] (float32
-    for regression); ``is_real_example``: int64 [] (default 1, for files written before it existed).
+    `input_ids`/`input_mask`/`segment_ids`: int64 [max_seq_length]; `label_ids`: int64 [] (float32
+    for regression); `is_real_example`: int64 [] (default 1, for files written before it existed).
     """
     spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in _SEQUENCE_FEATURE_NAMES}
     spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
@@ -34,7 +34,7 @@ def check_tfrecord_features(path: str, max_seq_length: int, is_regression: Optio
     Raises:
       FileNotFoundError: no such file.
       ValueError: the file has no records or is unreadable, a feature is missing, the sequence features
-        do not have ``max_seq_length`` values, or ``label_ids`` is int64 where floats are expected (or the
+        do not have `max_seq_length` values, or `label_ids` is int64 where floats are expected (or the
         other way round); the message names the file and the mismatch.
     """
     path = os.fspath(path)
@@ -72,10 +72,10 @@ def check_tfrecord_features(path: str, max_seq_length: int, is_regression: Optio
 def make_parse_batch_fn(max_seq_length: int, is_regression: bool, pad_to_max_length: bool = False):
     """A function: serialized records [B] string -> (features dict, labels [B]).
 
-    features: ``input_ids``, ``input_mask``, ``segment_ids`` int32 [B, L]; ``is_real_example`` float32 [B].
-    labels: int32 [B] (float32 for regression). ``L`` is ``max_seq_length`` with ``pad_to_max_length``,
-    otherwise the batch's longest real length (last position with ``input_mask`` 1) rounded up to a
-    multiple of 8 and capped at ``max_seq_length``.
+    features: `input_ids`, `input_mask`, `segment_ids` int32 [B, L]; `is_real_example` float32 [B].
+    labels: int32 [B] (float32 for regression). `L` is `max_seq_length` with `pad_to_max_length`,
+    otherwise the batch's longest real length (last position with `input_mask` 1) rounded up to a
+    multiple of 8 and capped at `max_seq_length`.
     """
     spec = feature_spec(max_seq_length, is_regression)
 
@@ -94,25 +94,25 @@ def make_parse_batch_fn(max_seq_length: int, is_regression: bool, pad_to_max_len
 def make_classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_training: bool,
                             is_regression: bool, pad_to_max_length: bool = False, seed: Optional[int] = None,
                             drop_remainder: bool = False) -> tf.data.Dataset:
-    """Batched ``(features, labels)`` dataset over a classifier TFRecord file.
+    """Batched `(features, labels)` dataset over a classifier TFRecord file.
 
     Training repeats forever and shuffles with a buffer of 100 records (as the original); evaluation and
     prediction keep file order and stop after one pass. Batches are parsed in parallel and prefetched.
 
     Args:
-      path: TFRecord file from ``write_features_tfrecord`` (or the original ``run_classifier.py``);
-        checked first with ``check_tfrecord_features``.
+      path: TFRecord file from `write_features_tfrecord` (or the original `run_classifier.py`);
+        checked first with `check_tfrecord_features`.
       max_seq_length: the length the file was written with.
       batch_size: examples per batch.
       is_training: repeat + shuffle.
       is_regression: float32 labels instead of int32.
       pad_to_max_length: keep [B, max_seq_length] instead of trimming each batch (see
-        ``make_parse_batch_fn``).
+        `make_parse_batch_fn`).
       seed: shuffle seed (training only).
       drop_remainder: drop the last partial batch (gives a static batch dimension).
     Returns:
-      ``tf.data.Dataset`` of ``({"input_ids", "input_mask", "segment_ids": int32 [B, L],
-      "is_real_example": float32 [B]}, labels [B] int32|float32)``.
+      `tf.data.Dataset` of `({"input_ids", "input_mask", "segment_ids": int32 [B, L],
+      "is_real_example": float32 [B]}, labels [B] int32|float32)`.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")

@@ -1,20 +1,20 @@
-"""GLUE / XNLI task readers for ``run_classifier.py``.
+"""GLUE / XNLI task readers for `run_classifier.py`.
 
 Each task has a processor that turns the task's TSV files, laid out as the GLUE download script (and the
-original google-research/bert ``run_classifier.py``) expects, into :class:`InputExample` objects::
+original google-research/bert `run_classifier.py`) expects, into `InputExample` objects::
 
     <data_dir>/train.tsv, dev.tsv, test.tsv           most tasks
-    <data_dir>/dev_matched.tsv, test_matched.tsv      MNLI (``mnli``)
-    <data_dir>/dev_mismatched.tsv, test_mismatched.tsv  MNLI (``mnli-mm``)
+    <data_dir>/dev_matched.tsv, test_matched.tsv      MNLI (`mnli`)
+    <data_dir>/dev_mismatched.tsv, test_mismatched.tsv  MNLI (`mnli-mm`)
     <data_dir>/multinli/multinli.train.<lang>.tsv, xnli.dev.tsv, xnli.test.tsv   XNLI
 
 GLUE files contain unescaped double quotes, so rows are split on tabs only (never with a CSV quote parser).
 A leading UTF-8 byte-order mark (MRPC has one) is removed. Unlabelled test splits get the first label of
-the task as a placeholder label, like the original (``0.0`` for the regression task STS-B).
+the task as a placeholder label, like the original (`0.0` for the regression task STS-B).
 
-Bad input raises ``ValueError`` naming the file and the 1-based line number: a row whose column count differs
+Bad input raises `ValueError` naming the file and the 1-based line number: a row whose column count differs
 from the header's (or from the fixed count of a header-less file), an unknown label, or an unparsable
-regression score. A missing data file raises ``FileNotFoundError``; an empty one ``ValueError``.
+regression score. A missing data file raises `FileNotFoundError`; an empty one `ValueError`.
 """
 import dataclasses
 import math
@@ -31,11 +31,11 @@ class InputExample:
     """One sequence-classification example.
 
     Attributes:
-      guid: unique id, ``"<split>-<0-based line index>"``.
+      guid: unique id, `"<split>-<0-based line index>"`.
       text_a: first (or only) text, untokenized.
       text_b: second text for pair tasks, else None.
-      label: a label string from ``get_labels()`` for classification tasks, a float for regression
-        tasks; None is allowed only for examples that are not fed to ``convert_examples_to_features``.
+      label: a label string from `get_labels()` for classification tasks, a float for regression
+        tasks; None is allowed only for examples that are not fed to `convert_examples_to_features`.
     """
 
     guid: str
@@ -49,11 +49,11 @@ class TsvLayout:
     """Where a split's file lives and which columns hold what.
 
     Attributes:
-      file_name: path of the file relative to ``data_dir``.
+      file_name: path of the file relative to `data_dir`.
       has_header: whether the first line is a header (skipped). With a header, every row must have the
         header's number of columns.
-      text_a_column: 0-based column of ``text_a``.
-      text_b_column: 0-based column of ``text_b``, or None for single-sentence tasks.
+      text_a_column: 0-based column of `text_a`.
+      text_b_column: 0-based column of `text_b`, or None for single-sentence tasks.
       label_column: 0-based column of the label (negative counts from the end), or None for an unlabelled
         split (the placeholder label is used).
       num_columns: required number of columns per row for a header-less file (ignored with a header).
@@ -68,7 +68,7 @@ class TsvLayout:
 
 
 def _open_binary(path: str):
-    """Opens ``path`` for binary reading; remote paths (``gs://`` etc.) go through ``tf.io.gfile``."""
+    """Opens `path` for binary reading; remote paths (`gs://` etc.) go through `tf.io.gfile`."""
     if "://" in path:
         import tensorflow as tf  # Only needed for remote file systems.
 
@@ -81,14 +81,14 @@ def _open_binary(path: str):
 
 
 def iter_tsv_rows(path: str) -> Iterator[Tuple[int, List[str]]]:
-    """Yields ``(line_number, columns)`` for each line of a tab-separated file.
+    """Yields `(line_number, columns)` for each line of a tab-separated file.
 
-    Lines are split on ``\\n`` only and columns on ``\\t`` only (no quote handling); a trailing ``\\r`` is
-    removed, as is a UTF-8 BOM at the start of the file. ``line_number`` is 1-based. Empty lines at the end
+    Lines are split on `\\n` only and columns on `\\t` only (no quote handling); a trailing `\\r` is
+    removed, as is a UTF-8 BOM at the start of the file. `line_number` is 1-based. Empty lines at the end
     of the file are ignored.
 
     Raises:
-      FileNotFoundError: ``path`` does not exist.
+      FileNotFoundError: `path` does not exist.
       ValueError: the file is empty, or a line is not valid UTF-8 (naming the file and line).
     """
     path = os.fspath(path)
@@ -120,10 +120,10 @@ class DataProcessor:
     """Base class of the task readers.
 
     Attributes:
-      task_name: canonical lower-case task name (a key of ``PROCESSORS``).
+      task_name: canonical lower-case task name (a key of `PROCESSORS`).
       is_regression: True for tasks with one float output (STS-B); labels are then floats.
-      metric_names: keys of the dict returned by ``metrics.glue_metrics`` for this task, main metric first.
-      split_layouts: ``{"train"|"dev"|"test": TsvLayout}`` for the splits this task has.
+      metric_names: keys of the dict returned by `metrics.glue_metrics` for this task, main metric first.
+      split_layouts: `{"train"|"dev"|"test": TsvLayout}` for the splits this task has.
     """
 
     task_name: str = ""
@@ -134,19 +134,19 @@ class DataProcessor:
     split_layouts: Dict[str, TsvLayout] = {}
 
     def get_train_examples(self, data_dir: str) -> List[InputExample]:
-        """Training examples from ``data_dir``."""
+        """Training examples from `data_dir`."""
         return self._read_split(data_dir, "train")
 
     def get_dev_examples(self, data_dir: str) -> List[InputExample]:
-        """Development (evaluation) examples from ``data_dir``."""
+        """Development (evaluation) examples from `data_dir`."""
         return self._read_split(data_dir, "dev")
 
     def get_test_examples(self, data_dir: str) -> List[InputExample]:
-        """Test (prediction) examples from ``data_dir``; unlabelled splits carry a placeholder label."""
+        """Test (prediction) examples from `data_dir`; unlabelled splits carry a placeholder label."""
         return self._read_split(data_dir, "test")
 
     def get_labels(self) -> List[Label]:
-        """The label list; a label's index is its class id. ``[None]`` for regression tasks."""
+        """The label list; a label's index is its class id. `[None]` for regression tasks."""
         if self.is_regression:
             return [None]
         return list(self.labels)
@@ -161,7 +161,7 @@ class DataProcessor:
         return 0.0 if self.is_regression else self.labels[0]
 
     def split_path(self, data_dir: str, split: str) -> str:
-        """The file that holds ``split`` ("train", "dev" or "test") under ``data_dir``."""
+        """The file that holds `split` ("train", "dev" or "test") under `data_dir`."""
         return os.path.join(os.fspath(data_dir), self._layout(split).file_name)
 
     # Hooks for tasks that need more than a column layout.
@@ -172,7 +172,7 @@ class DataProcessor:
         return True
 
     def _normalize_label(self, label: str) -> str:
-        """Maps a raw label string to one of ``self.labels`` (before validation)."""
+        """Maps a raw label string to one of `self.labels` (before validation)."""
         return label
 
     def _split_guid_prefix(self, split: str) -> str:
@@ -256,7 +256,7 @@ _ENTAILMENT_2WAY = ("entailment", "not_entailment")
 
 
 def _sentence_pair_layouts(labels_at: int = 3) -> Dict[str, TsvLayout]:
-    """``index  sentence1  sentence2  label`` with header (RTE, WNLI, QNLI); test has no label column."""
+    """`index  sentence1  sentence2  label` with header (RTE, WNLI, QNLI); test has no label column."""
     return {
         "train": TsvLayout("train.tsv", True, 1, 2, labels_at),
         "dev": TsvLayout("dev.tsv", True, 1, 2, labels_at),
@@ -265,7 +265,7 @@ def _sentence_pair_layouts(labels_at: int = 3) -> Dict[str, TsvLayout]:
 
 
 class ColaProcessor(DataProcessor):
-    """CoLA: ``source  label  original_label  sentence``, no header; test: ``index  sentence`` with header."""
+    """CoLA: `source  label  original_label  sentence`, no header; test: `index  sentence` with header."""
 
     task_name = "cola"
     labels = _BINARY
@@ -278,7 +278,7 @@ class ColaProcessor(DataProcessor):
 
 
 class Sst2Processor(DataProcessor):
-    """SST-2: ``sentence  label`` with header; test: ``index  sentence``."""
+    """SST-2: `sentence  label` with header; test: `index  sentence`."""
 
     task_name = "sst-2"
     labels = _BINARY
@@ -290,7 +290,7 @@ class Sst2Processor(DataProcessor):
 
 
 class MrpcProcessor(DataProcessor):
-    """MRPC: ``Quality  #1 ID  #2 ID  #1 String  #2 String`` with header; test has ``index`` for Quality."""
+    """MRPC: `Quality  #1 ID  #2 ID  #1 String  #2 String` with header; test has `index` for Quality."""
 
     task_name = "mrpc"
     labels = _BINARY
@@ -303,7 +303,7 @@ class MrpcProcessor(DataProcessor):
 
 
 class StsbProcessor(DataProcessor):
-    """STS-B (regression): ``index genre filename year old_index source1 source2 sentence1 sentence2 score``."""
+    """STS-B (regression): `index genre filename year old_index source1 source2 sentence1 sentence2 score`."""
 
     task_name = "sts-b"
     is_regression = True
@@ -317,7 +317,7 @@ class StsbProcessor(DataProcessor):
 
 
 class QqpProcessor(DataProcessor):
-    """QQP: ``id  qid1  qid2  question1  question2  is_duplicate``; test: ``id  question1  question2``."""
+    """QQP: `id  qid1  qid2  question1  question2  is_duplicate`; test: `id  question1  question2`."""
 
     task_name = "qqp"
     labels = _BINARY
@@ -330,7 +330,7 @@ class QqpProcessor(DataProcessor):
 
 
 class MnliProcessor(DataProcessor):
-    """MNLI matched: sentence1/sentence2 in columns 8/9, ``gold_label`` last; dev/test ``*_matched.tsv``."""
+    """MNLI matched: sentence1/sentence2 in columns 8/9, `gold_label` last; dev/test `*_matched.tsv`."""
 
     task_name = "mnli"
     labels = _NLI_3WAY
@@ -342,7 +342,7 @@ class MnliProcessor(DataProcessor):
 
 
 class MnliMismatchedProcessor(MnliProcessor):
-    """MNLI mismatched: as MNLI but dev/test from ``dev_mismatched.tsv`` / ``test_mismatched.tsv``."""
+    """MNLI mismatched: as MNLI but dev/test from `dev_mismatched.tsv` / `test_mismatched.tsv`."""
 
     task_name = "mnli-mm"
     split_layouts = {
@@ -353,7 +353,7 @@ class MnliMismatchedProcessor(MnliProcessor):
 
 
 class QnliProcessor(DataProcessor):
-    """QNLI: ``index  question  sentence  label`` with header."""
+    """QNLI: `index  question  sentence  label` with header."""
 
     task_name = "qnli"
     labels = _ENTAILMENT_2WAY
@@ -361,7 +361,7 @@ class QnliProcessor(DataProcessor):
 
 
 class RteProcessor(DataProcessor):
-    """RTE: ``index  sentence1  sentence2  label`` with header."""
+    """RTE: `index  sentence1  sentence2  label` with header."""
 
     task_name = "rte"
     labels = _ENTAILMENT_2WAY
@@ -369,7 +369,7 @@ class RteProcessor(DataProcessor):
 
 
 class WnliProcessor(DataProcessor):
-    """WNLI: ``index  sentence1  sentence2  label`` (0/1) with header."""
+    """WNLI: `index  sentence1  sentence2  label` (0/1) with header."""
 
     task_name = "wnli"
     labels = _BINARY
@@ -377,11 +377,11 @@ class WnliProcessor(DataProcessor):
 
 
 class XnliProcessor(DataProcessor):
-    """XNLI for one language (default ``zh`` like the original).
+    """XNLI for one language (default `zh` like the original).
 
-    train: ``multinli/multinli.train.<language>.tsv`` (``premise  hypo  label``, label "contradictory" read as
-    "contradiction"); dev/test: ``xnli.dev.tsv`` / ``xnli.test.tsv`` (``language  gold_label ...
-    sentence1 (col 6)  sentence2 (col 7) ...``), keeping only rows of ``language``. The XNLI test file is
+    train: `multinli/multinli.train.<language>.tsv` (`premise  hypo  label`, label "contradictory" read as
+    "contradiction"); dev/test: `xnli.dev.tsv` / `xnli.test.tsv` (`language  gold_label ...
+    sentence1 (col 6)  sentence2 (col 7) ...`), keeping only rows of `language`. The XNLI test file is
     labelled, so test examples keep their gold labels.
     """
 
@@ -426,7 +426,7 @@ GLUE_FOLDERS = {"cola": "CoLA", "sst-2": "SST-2", "mrpc": "MRPC", "sts-b": "STS-
 
 
 def get_processor(task_name: str) -> DataProcessor:
-    """A new processor for ``task_name`` (case-insensitive, e.g. "MRPC", "sts-b", "MNLI-MM").
+    """A new processor for `task_name` (case-insensitive, e.g. "MRPC", "sts-b", "MNLI-MM").
 
     Raises:
       ValueError: unknown task, listing the known ones.

@@ -1,6 +1,6 @@
 """Sequence-classification features: examples -> padded ids -> TFRecords (read back by `dataset`).
 
-Matches the original ``run_classifier.py``: ``[CLS] A [SEP] (B [SEP])`` packing (``bert_tf.tokenization.packing``),
+Matches the original `run_classifier.py`: `[CLS] A [SEP] (B [SEP])` packing (`bert_tf.tokenization.packing`),
 TFRecord feature names and types::
 
     input_ids, input_mask, segment_ids   int64 [max_seq_length]
@@ -31,11 +31,11 @@ class InputFeatures:
     """Padded model inputs of one example.
 
     Attributes:
-      input_ids: word-piece ids, ``max_seq_length`` Python ints, 0-padded.
-      input_mask: 1 for real tokens, 0 for padding (``max_seq_length`` ints).
-      segment_ids: 0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``, 0 for padding (``max_seq_length`` ints).
+      input_ids: word-piece ids, `max_seq_length` Python ints, 0-padded.
+      input_mask: 1 for real tokens, 0 for padding (`max_seq_length` ints).
+      segment_ids: 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`, 0 for padding (`max_seq_length` ints).
       label_id: class index (int), or the score (float) for regression tasks.
-      is_real_example: False for the all-zero padding features made from ``PaddingInputExample``.
+      is_real_example: False for the all-zero padding features made from `PaddingInputExample`.
     """
 
     input_ids: List[int]
@@ -46,10 +46,10 @@ class InputFeatures:
 
 
 class PaddingInputExample:
-    """Marker example that becomes all-zero features with ``is_real_example=False``.
+    """Marker example that becomes all-zero features with `is_real_example=False`.
 
     Lets evaluation/prediction sets be padded to a multiple of the batch size (needed with
-    ``drop_remainder=True``) while metrics weight these examples by 0.
+    `drop_remainder=True`) while metrics weight these examples by 0.
     """
 
 
@@ -75,16 +75,16 @@ def _label_id(example, label_map: Dict, is_regression: bool) -> LabelId:
 
 def convert_single_example(example, label_map: Dict, max_seq_length: int, tokenizer,
                            is_regression: bool = False) -> InputFeatures:
-    """One ``InputExample`` (or ``PaddingInputExample``) -> ``InputFeatures``.
+    """One `InputExample` (or `PaddingInputExample`) -> `InputFeatures`.
 
     Args:
-      example: has ``guid``, ``text_a``, ``text_b`` (None or "" for single-sentence tasks) and ``label``.
-      label_map: ``{label: class index}`` (unused for regression).
+      example: has `guid`, `text_a`, `text_b` (None or "" for single-sentence tasks) and `label`.
+      label_map: `{label: class index}` (unused for regression).
       max_seq_length: padded length of the three id lists.
-      tokenizer: a ``bert_tf.tokenization.FullTokenizer``.
+      tokenizer: a `bert_tf.tokenization.FullTokenizer`.
       is_regression: labels are floats used as they are.
     Raises:
-      ValueError: the label is not in ``label_map`` (or not a number for regression), naming the guid.
+      ValueError: the label is not in `label_map` (or not a number for regression), naming the guid.
     """
     if isinstance(example, PaddingInputExample):
         return _padding_features(max_seq_length, is_regression)
@@ -96,7 +96,7 @@ def convert_single_example(example, label_map: Dict, max_seq_length: int, tokeni
 
 def iter_features(examples: Iterable, label_list: Sequence, max_seq_length: int, tokenizer,
                   is_regression: bool = False) -> Iterator[InputFeatures]:
-    """Lazily converts ``examples`` (see ``convert_examples_to_features``)."""
+    """Lazily converts `examples` (see `convert_examples_to_features`)."""
     label_map = {} if is_regression else {label: index for index, label in enumerate(label_list)}
     for example_index, example in enumerate(examples):
         if example_index and example_index % 10000 == 0:
@@ -106,17 +106,17 @@ def iter_features(examples: Iterable, label_list: Sequence, max_seq_length: int,
 
 def convert_examples_to_features(examples: Iterable, label_list: Sequence, max_seq_length: int,
                                  tokenizer, is_regression: bool = False) -> List[InputFeatures]:
-    """Tokenizes, packs and pads ``examples`` like the original ``convert_examples_to_features``.
+    """Tokenizes, packs and pads `examples` like the original `convert_examples_to_features`.
 
     Args:
-      examples: ``glue.InputExample`` objects (``PaddingInputExample`` allowed).
-      label_list: the task's labels; a label's position is its ``label_id`` (ignored for regression).
-      max_seq_length: padded length; pairs are truncated to ``max_seq_length - 3`` word pieces, single
-        sentences to ``max_seq_length - 2``.
-      tokenizer: a ``bert_tf.tokenization.FullTokenizer``.
-      is_regression: ``label_id`` is ``float(example.label)``.
+      examples: `glue.InputExample` objects (`PaddingInputExample` allowed).
+      label_list: the task's labels; a label's position is its `label_id` (ignored for regression).
+      max_seq_length: padded length; pairs are truncated to `max_seq_length - 3` word pieces, single
+        sentences to `max_seq_length - 2`.
+      tokenizer: a `bert_tf.tokenization.FullTokenizer`.
+      is_regression: `label_id` is `float(example.label)`.
     Returns:
-      One ``InputFeatures`` per example, in order.
+      One `InputFeatures` per example, in order.
     """
     return list(iter_features(examples, label_list, max_seq_length, tokenizer, is_regression))
 
@@ -126,10 +126,10 @@ def convert_examples_to_features(examples: Iterable, label_list: Sequence, max_s
 # ---------------------------------------------------------------------------------------------------
 
 class _ExampleSerializer:
-    """Serializes ``InputFeatures`` through one reused ``tf.train.Example`` message.
+    """Serializes `InputFeatures` through one reused `tf.train.Example` message.
 
-    Refilling the same message is about 3x faster than building a new ``tf.train.Example`` per record,
-    and ``deterministic=True`` (map keys sorted) makes the output bytes reproducible across runs.
+    Refilling the same message is about 3x faster than building a new `tf.train.Example` per record,
+    and `deterministic=True` (map keys sorted) makes the output bytes reproducible across runs.
     """
 
     def __init__(self, is_regression: bool):
@@ -168,11 +168,11 @@ def _check_lengths(features: InputFeatures, index: int, seq_length: int) -> None
 
 
 def serialize_features(features: Iterable[InputFeatures], is_regression: Optional[bool] = None) -> Iterator[bytes]:
-    """Yields serialized ``tf.train.Example`` protos (``FEATURE_NAMES``, original types) for ``features``.
+    """Yields serialized `tf.train.Example` protos (`FEATURE_NAMES`, original types) for `features`.
 
     Args:
-      features: ``InputFeatures`` all of one sequence length.
-      is_regression: write ``label_ids`` as a float list; None infers it from the first ``label_id``
+      features: `InputFeatures` all of one sequence length.
+      is_regression: write `label_ids` as a float list; None infers it from the first `label_id`
         (a float means regression).
     Raises:
       ValueError: a feature's sequences differ in length from the first feature's (naming the index).
@@ -190,15 +190,15 @@ def serialize_features(features: Iterable[InputFeatures], is_regression: Optiona
 
 def write_features_tfrecord(features: Iterable[InputFeatures], path: str,
                             is_regression: Optional[bool] = None) -> int:
-    """Writes ``features`` as a TFRecord file of ``tf.train.Example`` (``FEATURE_NAMES``).
+    """Writes `features` as a TFRecord file of `tf.train.Example` (`FEATURE_NAMES`).
 
     The file is written through a temporary name and renamed to `path` when complete.
 
     Args:
-      features: ``InputFeatures``, all with the same sequence length (an iterator is consumed lazily,
-        so a generator such as ``iter_features(...)`` keeps memory flat).
-      path: output file (local or any ``tf.io.gfile`` file system).
-      is_regression: write ``label_ids`` as floats; None infers it from the first ``label_id`` type.
+      features: `InputFeatures`, all with the same sequence length (an iterator is consumed lazily,
+        so a generator such as `iter_features(...)` keeps memory flat).
+      path: output file (local or any `tf.io.gfile` file system).
+      is_regression: write `label_ids` as floats; None infers it from the first `label_id` type.
     Returns:
       The number of records written.
     Raises:
@@ -209,7 +209,7 @@ def write_features_tfrecord(features: Iterable[InputFeatures], path: str,
 
 def file_based_convert_examples_to_features(examples: Iterable, label_list: Sequence, max_seq_length: int,
                                             tokenizer, output_file: str, is_regression: bool = False) -> int:
-    """Converts ``examples`` and writes them to ``output_file`` (streaming); returns the record count."""
+    """Converts `examples` and writes them to `output_file` (streaming); returns the record count."""
     return write_features_tfrecord(
         iter_features(examples, label_list, max_seq_length, tokenizer, is_regression),
         output_file, is_regression=is_regression)

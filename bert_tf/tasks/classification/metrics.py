@@ -25,13 +25,13 @@ def _as_pair(predictions, labels, dtype=None):
 
 
 def accuracy(predictions, labels) -> float:
-    """Fraction of positions where ``predictions == labels``."""
+    """Fraction of positions where `predictions == labels`."""
     predictions, labels = _as_pair(predictions, labels)
     return float(np.mean(predictions == labels))
 
 
 def f1_score(predictions, labels, positive_label=1) -> float:
-    """Binary F1 of class ``positive_label``: ``2 tp / (2 tp + fp + fn)`` (0.0 when that is 0/0)."""
+    """Binary F1 of class `positive_label`: `2 tp / (2 tp + fp + fn)` (0.0 when that is 0/0)."""
     predictions, labels = _as_pair(predictions, labels)
     predicted_positive = predictions == positive_label
     actual_positive = labels == positive_label
@@ -45,8 +45,8 @@ def f1_score(predictions, labels, positive_label=1) -> float:
 def matthews_corrcoef(predictions, labels) -> float:
     """Matthews correlation coefficient (multi-class form; equals the binary MCC for two classes).
 
-    With confusion counts ``C[true, predicted]``, ``t = C.sum(1)``, ``p = C.sum(0)``, ``c = trace(C)``,
-    ``s = C.sum()``: ``(c s - t.p) / sqrt((s^2 - p.p) (s^2 - t.t))``, 0.0 when the denominator is 0.
+    With confusion counts `C[true, predicted]`, `t = C.sum(1)`, `p = C.sum(0)`, `c = trace(C)`,
+    `s = C.sum()`: `(c s - t.p) / sqrt((s^2 - p.p) (s^2 - t.t))`, 0.0 when the denominator is 0.
     """
     predictions, labels = _as_pair(predictions, labels)
     classes, encoded = np.unique(np.concatenate([labels, predictions]), return_inverse=True)
@@ -78,9 +78,9 @@ def pearson_correlation(predictions, labels) -> float:
 
 
 def average_ranks(values) -> np.ndarray:
-    """1-based ranks of ``values`` with ties given the average of their ranks (float64 [N]).
+    """1-based ranks of `values` with ties given the average of their ranks (float64 [N]).
 
-    Example: ``[10, 20, 20, 30] -> [1, 2.5, 2.5, 4]``.
+    Example: `[10, 20, 20, 30] -> [1, 2.5, 2.5, 4]`.
     """
     values = np.asarray(values)
     order = np.argsort(values, kind="mergesort")
@@ -127,13 +127,13 @@ _METRIC_FUNCTIONS = {
 
 
 def glue_metrics(task_name: str, predictions, labels) -> Dict[str, float]:
-    """The metrics of a GLUE task, keyed as ``get_processor(task_name).metric_names``.
+    """The metrics of a GLUE task, keyed as `get_processor(task_name).metric_names`.
 
-    MRPC, QQP: ``eval_accuracy``, ``eval_f1``; CoLA: ``eval_mcc``, ``eval_accuracy``; STS-B:
-    ``eval_pearson``, ``eval_spearman``; all other tasks: ``eval_accuracy``.
+    MRPC, QQP: `eval_accuracy`, `eval_f1`; CoLA: `eval_mcc`, `eval_accuracy`; STS-B:
+    `eval_pearson`, `eval_spearman`; all other tasks: `eval_accuracy`.
 
     Args:
-      task_name: a task name accepted by ``glue.get_processor`` (case-insensitive).
+      task_name: a task name accepted by `glue.get_processor` (case-insensitive).
       predictions: classification: class ids [N] or logits [N, num_labels]; regression: scores [N] or [N, 1].
       labels: class ids [N] (int) or, for regression, gold scores [N] ([N, 1] also accepted).
     """

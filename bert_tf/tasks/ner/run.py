@@ -18,7 +18,9 @@ for any other file to tag) and writes in `output_dir`:
 
 Training: cross-entropy averaged over the words of the batch (first word pieces), the original
 AdamWeightDecay with warmup and linear decay; `num_train_steps = int(windows / train_batch_size *
-num_train_epochs)`. A re-run resumes from the newest checkpoint in `output_dir`.
+num_train_epochs)`. A re-run resumes from the newest checkpoint in `output_dir`. Without `do_train`, the
+model is `output_dir`'s newest checkpoint, else `init_checkpoint`, which must hold a fine-tuned `cls/ner/`
+head (an error otherwise: an untrained head would tag at random).
 
 Every input is read and checked before `output_dir` is touched; problems are a `UserError` with one line.
 """
@@ -27,27 +29,28 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import files
-from bert_tf.checkpoint import latest_checkpoint
+from bert_tf.checkpoint import latest_checkpoint, list_checkpoint
 from bert_tf.errors import InputError
 from bert_tf.modeling.token_classification import NER_HEAD_VARIABLES, BertTokenClassifier
 from bert_tf.tasks import feature_cache
 from bert_tf.tasks.ner import dataset as ner_dataset
 from bert_tf.tasks.ner import examples, export, metrics
 from bert_tf.tasks.ner import features as ner_features
-from bert_tf.training import optimization, precision, strategies
+from bert_tf.training import optimization, precision, strategies, workspace
 from bert_tf.training.predict import predict
 from bert_tf.training.restore import restore_or_initialize
 from bert_tf.training.trainer import Trainer, TrainResult
 from bert_tf.training.run_options import (FineTuningOptions, ModelFiles, RunOptions, load_bert_config,
                                           load_tokenizer)
 
+TASK_NAME = "ner"
 TRAIN_FILE = "train.txt"
 DEV_FILES = ("dev.txt", "valid.txt")
 TEST_FILE = "test.txt"
@@ -208,7 +211,7 @@ def _feature_file(config: NerConfig, split: _Split, label_list: Sequence[str], n
     path = os.path.join(config.options.output_dir, _FEATURE_FILES[split.name])
     windows = split.features.windows
     num_records = len(windows) + num_padding
-    settings = {"task": "ner", "do_lower_case": bool(config.model.do_lower_case),
+    settings = {"task": TASK_NAME, "do_lower_case": bool(config.model.do_lower_case),
                 "max_seq_length": int(config.max_seq_length), "window_stride": config.window_stride,
                 "labels": list(label_list), "num_records": num_records}
     key = feature_cache.cache_key([split.conll.path], config.model.vocab_file, settings)
@@ -293,6 +296,29 @@ def _scores(split: _Split, predicted: Sequence[Sequence[str]], prefix: str) -> D
     return metrics.score_entities(gold, predicted).as_results(prefix)
 
 
+def restore_fine_tuned(config: NerConfig, model_fn, strategy) -> Tuple[BertTokenClassifier, int]:
+    """The model to evaluate or predict with, without training: `output_dir`'s newest checkpoint, else
+    `init_checkpoint`, which must hold a fine-tuned `cls/ner/` head (an untrained head would tag at random).
+
+    Returns:
+      (the model, built under `strategy`, its `global_step`).
+
+    Raises:
+      InputError: neither checkpoint has the `cls/ner/` head. CheckpointError: a checkpoint of another model.
+    """
+    output_dir, init_checkpoint = config.options.output_dir, config.model.init_checkpoint
+    if not (files._gfile().isdir(output_dir) and latest_checkpoint(output_dir)):
+        if not init_checkpoint or NER_HEAD_VARIABLES[0] not in list_checkpoint(init_checkpoint):
+            raise InputError(f"without --do_train, a checkpoint fine-tuned by run_ner.py is needed: --output_dir "
+                             f"{output_dir} holds none and --init_checkpoint {init_checkpoint} has no "
+                             f"{NER_HEAD_VARIABLES[0]}")
+    with strategy.scope():
+        model = model_fn(precision.dtype_policy(config.options.dtype))
+        info = restore_or_initialize(model, output_dir, init_checkpoint)
+    logging.info("Evaluating/predicting with %s (global_step %d)", info.checkpoint, info.global_step)
+    return model, info.global_step
+
+
 # ------------------------------------------------------------------------------------------------------ the run
 def run(config: NerConfig) -> NerResult:
     """Trains, evaluates and/or tags CoNLL files; see the module docstring.
@@ -314,10 +340,10 @@ def run(config: NerConfig) -> NerResult:
     splits = {name: _read_split(name, path, label_list, tokenizer, config,
                                 train_conll if name == "train" else None) for name, path in paths.items()}
     result = NerResult(label_list=label_list)
+    num_warmup_steps = None
     if config.do_train:
         result.num_train_steps, num_warmup_steps = recipe.schedule(
             len(splits["train"].features.windows), options.max_train_steps)
-
     strategy = options.create_strategy()
     on_tpu = strategies.is_tpu_strategy(strategy)
 
@@ -336,64 +362,72 @@ def run(config: NerConfig) -> NerResult:
             strategy=strategy,
         )
         trainer.build()  # raises CheckpointError for an output_dir checkpoint of another model
-        files._gfile().makedirs(options.output_dir)
-        examples.write_label_map(options.output_dir, label_list)
-        split = splits["train"]
-        train_file = _feature_file(config, split, label_list, 0)
-        logging.info("***** Running training *****")
-        logging.info("  Num sentences = %d (%d windows)", split.features.num_sentences, len(split.features.windows))
-        logging.info("  Batch size = %d", recipe.train_batch_size)
-        logging.info("  Num steps = %d", result.num_train_steps)
-        result.train = trainer.train(ner_dataset.make_dataset(
-            train_file, config.max_seq_length, recipe.train_batch_size, is_training=True,
-            pad_to_max_length=on_tpu, seed=options.seed, drop_remainder=on_tpu))
-        model, global_step = trainer.model, trainer.global_step
+        model = trainer.model
     else:
-        with strategy.scope():
-            model = model_fn(precision.dtype_policy(options.dtype))
-            info = restore_or_initialize(model, options.output_dir, config.model.init_checkpoint,
-                                              NER_HEAD_VARIABLES)
-        global_step = info.global_step
-        if info.report is not None and info.report.initialized:
-            logging.warning("%s has no %s: evaluating/predicting with an untrained classifier layer",
-                            info.checkpoint, ", ".join(info.report.initialized))
-        files._gfile().makedirs(options.output_dir)
+        model, global_step = restore_fine_tuned(config, model_fn, strategy)
 
-    def infer(split: _Split, batch_size: int) -> np.ndarray:
-        """The logits [windows, max_seq_length, labels] of a split's windows."""
-        num_padding = _padding_for(len(split.features.windows), batch_size, on_tpu)
-        feature_file = _feature_file(config, split, label_list, num_padding)
-        logging.info("***** Running %s on %s *****", "evaluation" if split.name == "dev" else "prediction",
-                     split.conll.path)
-        logging.info("  Num windows = %d, batch size = %d", len(split.features.windows), batch_size)
-        dataset = ner_dataset.make_dataset(feature_file, config.max_seq_length, batch_size, is_training=False,
-                                           pad_to_max_length=on_tpu, drop_remainder=on_tpu)
-        prediction = predict(ner_dataset.pad_logits(model, config.max_seq_length), dataset, strategy=strategy)
-        return prediction.outputs["logits"][:len(split.features.windows)]
+    with workspace.claim_output_dir(options.output_dir, TASK_NAME, chief=strategies.is_chief(strategy)):
+        if config.do_train:
+            examples.write_label_map(options.output_dir, label_list)
+            split = splits["train"]
+            train_file = _feature_file(config, split, label_list, 0)
+            logging.info("***** Running training *****")
+            logging.info("  Num sentences = %d (%d windows)", split.features.num_sentences,
+                         len(split.features.windows))
+            logging.info("  Batch size = %d", recipe.train_batch_size)
+            logging.info("  Num steps = %d", result.num_train_steps)
+            result.train = trainer.train(ner_dataset.make_dataset(
+                train_file, config.max_seq_length, recipe.train_batch_size, is_training=True,
+                pad_to_max_length=on_tpu, seed=options.seed, drop_remainder=on_tpu))
+            global_step = trainer.global_step
 
-    if config.do_eval:
-        split = splits["dev"]
-        logits = infer(split, recipe.eval_batch_size)
-        predicted = decode(split, logits, label_list)
-        result.eval_results = _scores(split, predicted, "eval")
-        result.eval_results.update(eval_loss=mean_word_loss(split, logits), global_step=int(global_step))
-        write_predictions(os.path.join(options.output_dir, EVAL_PREDICTIONS_FILE), split.conll, predicted)
-        files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), result.eval_results)
-        logging.info("***** Eval results *****")
-        for key in sorted(result.eval_results):
-            logging.info("  %s = %s", key, result.eval_results[key])
+        def infer(split: _Split, batch_size: int) -> np.ndarray:
+            """The logits [windows, max_seq_length, labels] of a split's windows."""
+            num_padding = _padding_for(len(split.features.windows), batch_size, on_tpu)
+            feature_file = _feature_file(config, split, label_list, num_padding)
+            logging.info("***** Running %s on %s *****", "evaluation" if split.name == "dev" else "prediction",
+                         split.conll.path)
+            logging.info("  Num windows = %d, batch size = %d", len(split.features.windows), batch_size)
+            dataset = ner_dataset.make_dataset(feature_file, config.max_seq_length, batch_size, is_training=False,
+                                               pad_to_max_length=on_tpu, drop_remainder=on_tpu)
+            prediction = predict(ner_dataset.pad_logits(model, config.max_seq_length), dataset, strategy=strategy)
+            return prediction.outputs["logits"][:len(split.features.windows)]
 
-    if config.do_predict:
-        split = splits["test"]
-        predicted = decode(split, infer(split, recipe.predict_batch_size), label_list)
-        result.test_predictions_file = os.path.join(options.output_dir, TEST_PREDICTIONS_FILE)
-        write_predictions(result.test_predictions_file, split.conll, predicted)
-        if split.conll.tagged:
-            result.test_results = _scores(split, predicted, "test")
-            result.test_results["global_step"] = int(global_step)
-            files.write_eval_results(os.path.join(options.output_dir, TEST_RESULTS_FILE), result.test_results)
-            logging.info("Test F1 = %.4f (%s)", result.test_results["test_f1"], split.conll.path)
+        if config.do_eval:
+            result.eval_results = _evaluate(config, splits["dev"], infer(splits["dev"], recipe.eval_batch_size),
+                                            label_list, global_step)
+        if config.do_predict:
+            _predict(config, splits["test"], infer(splits["test"], recipe.predict_batch_size), label_list,
+                     global_step, result)
+        if options.export_dir:
+            result.export_path = export.export_model(model, config)
+        return result
 
-    if options.export_dir:
-        result.export_path = export.export_model(model, config)
-    return result
+
+def _evaluate(config: NerConfig, split: _Split, logits: np.ndarray, label_list: Sequence[str],
+              global_step: int) -> Dict[str, float]:
+    """Scores the dev file; writes `eval_results.txt` and `eval_predictions.txt`; returns the results."""
+    output_dir = config.options.output_dir
+    predicted = decode(split, logits, label_list)
+    results = _scores(split, predicted, "eval")
+    results.update(eval_loss=mean_word_loss(split, logits), global_step=int(global_step))
+    write_predictions(os.path.join(output_dir, EVAL_PREDICTIONS_FILE), split.conll, predicted)
+    files.write_eval_results(os.path.join(output_dir, files.EVAL_RESULTS_FILE), results)
+    logging.info("***** Eval results *****")
+    for key in sorted(results):
+        logging.info("  %s = %s", key, results[key])
+    return results
+
+
+def _predict(config: NerConfig, split: _Split, logits: np.ndarray, label_list: Sequence[str], global_step: int,
+             result: NerResult) -> None:
+    """Writes `test_predictions.txt` (and `test_results.txt` for a tagged file) into `result`."""
+    output_dir = config.options.output_dir
+    predicted = decode(split, logits, label_list)
+    result.test_predictions_file = os.path.join(output_dir, TEST_PREDICTIONS_FILE)
+    write_predictions(result.test_predictions_file, split.conll, predicted)
+    if split.conll.tagged:
+        result.test_results = _scores(split, predicted, "test")
+        result.test_results["global_step"] = int(global_step)
+        files.write_eval_results(os.path.join(output_dir, TEST_RESULTS_FILE), result.test_results)
+        logging.info("Test F1 = %.4f (%s)", result.test_results["test_f1"], split.conll.path)

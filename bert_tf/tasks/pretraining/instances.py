@@ -8,7 +8,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import random
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -263,14 +263,7 @@ class InstanceBuilder:
                 order += group  # groups are disjoint: never already covered
             return order
         # The same walk over a random order of the groups, shuffling only as far as it goes.
-        randbelow = self._randbelow
-        num_groups = len(groups)
-        index = 0
-        while index < num_groups and len(order) < num_to_predict:
-            other = index + randbelow(num_groups - index)
-            groups[index], groups[other] = groups[other], groups[index]
-            group = groups[index]
-            index += 1
+        for group in _random_order_until(groups, self._randbelow, lambda: len(order) >= num_to_predict):
             if len(order) + len(group) <= num_to_predict:
                 order += group
         return order
@@ -308,14 +301,7 @@ class InstanceBuilder:
                 elif len(order) + end - start - (start < separator < end) <= num_to_predict:
                     order += positions(group)
             return order
-        randbelow = self._randbelow
-        num_groups = len(groups)
-        index = 0
-        while index < num_groups and len(order) < num_to_predict:
-            other = index + randbelow(num_groups - index)
-            groups[index], groups[other] = groups[other], groups[index]
-            group = groups[index]
-            index += 1
+        for group in _random_order_until(groups, self._randbelow, lambda: len(order) >= num_to_predict):
             start, end = starts[group], starts[group + 1]
             if end - start == 1:
                 order.append(start)
@@ -368,3 +354,15 @@ class InstanceBuilder:
                             masked_with_mask_token=self._num_mask_token,
                             masked_kept=masked - self._num_mask_token - self._num_random,
                             masked_random=self._num_random)
+
+
+def _random_order_until(groups: List, randbelow, is_full) -> Iterator:
+    """Yields `groups` in a uniformly random order (a partial Fisher-Yates shuffle from the front), drawing
+    the next one only while `is_full()` is false: the same draws as shuffling only as far as it goes."""
+    num_groups = len(groups)
+    for index in range(num_groups):
+        if is_full():
+            return
+        other = index + randbelow(num_groups - index)
+        groups[index], groups[other] = groups[other], groups[index]
+        yield groups[index]

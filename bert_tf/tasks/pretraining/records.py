@@ -1,23 +1,23 @@
-"""The pretraining TFRecord format of google-research/bert ``create_pretraining_data.py``.
+"""The pretraining TFRecord format of google-research/bert `create_pretraining_data.py`.
 
-Every record is a serialised ``tf.train.Example`` with these features (``S`` = ``max_seq_length``,
-``P`` = ``max_predictions_per_seq``):
+Every record is a serialised `tf.train.Example` with these features (`S` = `max_seq_length`,
+`P` = `max_predictions_per_seq`):
 
 | feature | kind | length | content |
 |---|---|---|---|
-| ``input_ids`` | int64 | S | ``[CLS] A [SEP] B [SEP]`` after masking, zero padded |
-| ``input_mask`` | int64 | S | 1 on real tokens, 0 on padding |
-| ``segment_ids`` | int64 | S | 0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``, 0 on padding |
-| ``masked_lm_positions`` | int64 | P | masked positions, ascending, zero padded |
-| ``masked_lm_ids`` | int64 | P | original ids at those positions, zero padded |
-| ``masked_lm_weights`` | float | P | 1.0 per real prediction, 0.0 padding |
-| ``next_sentence_labels`` | int64 | 1 | 1 when B is a random segment, 0 when B follows A |
+| `input_ids` | int64 | S | `[CLS] A [SEP] B [SEP]` after masking, zero padded |
+| `input_mask` | int64 | S | 1 on real tokens, 0 on padding |
+| `segment_ids` | int64 | S | 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`, 0 on padding |
+| `masked_lm_positions` | int64 | P | masked positions, ascending, zero padded |
+| `masked_lm_ids` | int64 | P | original ids at those positions, zero padded |
+| `masked_lm_weights` | float | P | 1.0 per real prediction, 0.0 padding |
+| `next_sentence_labels` | int64 | 1 | 1 when B is a random segment, 0 when B follows A |
 
-``ExampleEncoder`` writes the protobuf wire format by hand (packed varints computed with numpy for a
-whole ``InstanceBatch``, little-endian floats, map entries in sorted key order); the bytes equal
-``tf.train.Example.SerializeToString(deterministic=True)`` of the same features.
-``write_tfrecord_files`` frames the records with ``tf.io.TFRecordWriter`` under temporary names, then
-renames them. ``check_pretraining_tfrecord`` tells a user which flag does not match a file before
+`ExampleEncoder` writes the protobuf wire format by hand (packed varints computed with numpy for a
+whole `InstanceBatch`, little-endian floats, map entries in sorted key order); the bytes equal
+`tf.train.Example.SerializeToString(deterministic=True)` of the same features.
+`write_tfrecord_files` frames the records with `tf.io.TFRecordWriter` under temporary names, then
+renames them. `check_pretraining_tfrecord` tells a user which flag does not match a file before
 training starts.
 """
 import array
@@ -71,12 +71,12 @@ class PretrainingRecordError(InputError):
 
 
 def pretraining_feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> Dict[str, object]:
-    """Feature spec for ``tf.io.parse_single_example`` / ``parse_example`` of pretraining records.
+    """Feature spec for `tf.io.parse_single_example` / `parse_example` of pretraining records.
 
-    Returns ``{name: tf.io.FixedLenFeature([length], dtype)}``: int64 ``input_ids``, ``input_mask``,
-    ``segment_ids`` of length ``max_seq_length``; int64 ``masked_lm_positions``, ``masked_lm_ids`` and
-    float32 ``masked_lm_weights`` of length ``max_predictions_per_seq``; int64 ``next_sentence_labels``
-    of length 1 (the original ``run_pretraining.py`` spec).
+    Returns `{name: tf.io.FixedLenFeature([length], dtype)}`: int64 `input_ids`, `input_mask`,
+    `segment_ids` of length `max_seq_length`; int64 `masked_lm_positions`, `masked_lm_ids` and
+    float32 `masked_lm_weights` of length `max_predictions_per_seq`; int64 `next_sentence_labels`
+    of length 1 (the original `run_pretraining.py` spec).
     """
     import tensorflow as tf
 
@@ -100,10 +100,10 @@ def encode_varint(value: int) -> bytes:
 
 
 class _FieldPrefixes(dict):
-    """payload length -> the bytes that precede a packed payload of that length in ``Features``.
+    """payload length -> the bytes that precede a packed payload of that length in `Features`.
 
-    For a feature ``name`` the map entry is
-    ``0a len(entry) 0a len(name) name 12 len(Feature) <kind tag> len(List) 0a len(payload) payload``;
+    For a feature `name` the map entry is
+    `0a len(entry) 0a len(name) name 12 len(Feature) <kind tag> len(List) 0a len(payload) payload`;
     every length follows from the payload length, so the prefix is computed once per length.
     """
 
@@ -126,12 +126,12 @@ class _FieldPrefixes(dict):
 
 @dataclasses.dataclass
 class InstanceBatch:
-    """Unpadded instances in flat int32 arrays (``array(ID_TYPECODE)``), the input of ``ExampleEncoder``.
+    """Unpadded instances in flat int32 arrays (`array(ID_TYPECODE)`), the input of `ExampleEncoder`.
 
     Attributes (N instances):
-      token_ids: the ``[CLS] A [SEP] B [SEP]`` ids after masking of every instance, concatenated.
+      token_ids: the `[CLS] A [SEP] B [SEP]` ids after masking of every instance, concatenated.
       num_tokens: [N] tokens per instance (<= S).
-      num_segment_a_tokens: [N] len(A); segment 0 covers the first ``len(A) + 2`` tokens.
+      num_segment_a_tokens: [N] len(A); segment 0 covers the first `len(A) + 2` tokens.
       masked_lm_positions: ascending masked positions of every instance, concatenated.
       masked_lm_ids: the original ids at those positions, concatenated.
       num_predictions: [N] masked positions per instance (<= P).
@@ -166,8 +166,8 @@ class InstanceBatch:
 
 
 def _encode_varints(values: np.ndarray, name: str) -> Tuple[bytes, np.ndarray]:
-    """Varints of all ``values`` (integers >= 0), concatenated, and the byte offset where each value's
-    varint starts followed by the total length (``len(values) + 1`` offsets, int64)."""
+    """Varints of all `values` (integers >= 0), concatenated, and the byte offset where each value's
+    varint starts followed by the total length (`len(values) + 1` offsets, int64)."""
     values = np.asarray(values)
     if values.size and int(values.min()) < 0:
         raise ValueError(f"{name}: negative value {int(values.min())}")
@@ -196,14 +196,14 @@ def _encode_varints(values: np.ndarray, name: str) -> Tuple[bytes, np.ndarray]:
 
 
 class ExampleEncoder:
-    """Serialises pretraining instances to ``tf.train.Example`` bytes without protobuf objects.
+    """Serialises pretraining instances to `tf.train.Example` bytes without protobuf objects.
 
-    Varints are computed with numpy for a whole ``InstanceBatch``; each record is then one
-    ``bytes.join`` of precomputed prefixes and slices.
+    Varints are computed with numpy for a whole `InstanceBatch`; each record is then one
+    `bytes.join` of precomputed prefixes and slices.
 
     Args:
-      max_seq_length: S, the padded length of ``input_ids`` / ``input_mask`` / ``segment_ids``.
-      max_predictions_per_seq: P, the padded length of the ``masked_lm_*`` features.
+      max_seq_length: S, the padded length of `input_ids` / `input_mask` / `segment_ids`.
+      max_predictions_per_seq: P, the padded length of the `masked_lm_*` features.
     """
 
     def __init__(self, max_seq_length: int, max_predictions_per_seq: int):
@@ -235,15 +235,15 @@ class ExampleEncoder:
     def encode(self, input_ids: Sequence[int], num_segment_a_tokens: int,
                masked_lm_positions: Sequence[int], masked_lm_ids: Sequence[int],
                is_random_next: bool) -> bytes:
-        """Serialises one instance (see ``InstanceBatch.append`` for the arguments)."""
+        """Serialises one instance (see `InstanceBatch.append` for the arguments)."""
         batch = InstanceBatch()
         batch.append(input_ids, num_segment_a_tokens, masked_lm_positions, masked_lm_ids, is_random_next)
         return self.encode_batch(batch)[0]
 
     def encode_batch(self, batch: InstanceBatch) -> List[bytes]:
-        """Serialises every instance of ``batch``; returns one ``bytes`` per instance, in order.
+        """Serialises every instance of `batch`; returns one `bytes` per instance, in order.
 
-        Raises ``ValueError`` for an instance longer than S tokens or with more than P predictions.
+        Raises `ValueError` for an instance longer than S tokens or with more than P predictions.
         """
         sequence_length, predictions = self.max_seq_length, self.max_predictions_per_seq
         num_tokens = np.frombuffer(batch.num_tokens, dtype=_ID_DTYPE)
@@ -300,7 +300,7 @@ class ExampleEncoder:
 
 
 class _ExampleHeads(dict):
-    """Body length -> ``Example.features`` tag and length varint."""
+    """Body length -> `Example.features` tag and length varint."""
 
     def __missing__(self, length: int) -> bytes:
         head = _TAG_FIELD_1 + encode_varint(length)
@@ -313,11 +313,11 @@ def _is_remote(path: str) -> bool:
 
 
 def write_tfrecord_files(records: Sequence[bytes], output_files: Sequence[str]) -> List[int]:
-    """Writes ``records`` round-robin to ``output_files`` (record i -> file i % len(output_files)).
+    """Writes `records` round-robin to `output_files` (record i -> file i % len(output_files)).
 
-    Each file is written under ``<name>.tmp-<pid>`` and renamed when complete, so a crash never leaves
+    Each file is written under `<name>.tmp-<pid>` and renamed when complete, so a crash never leaves
     a truncated file under the final name. Returns the number of records per file.
-    Raises ``PretrainingRecordError`` naming a file whose folder does not exist.
+    Raises `PretrainingRecordError` naming a file whose folder does not exist.
     """
     import tensorflow as tf
 
@@ -381,15 +381,15 @@ def _read_examples(path: str, num_records: int) -> list:
 
 def check_pretraining_tfrecord(path: str, max_seq_length: int, max_predictions_per_seq: int,
                                num_records: int = 1) -> None:
-    """Checks the first ``num_records`` records of ``path`` against the expected shapes.
+    """Checks the first `num_records` records of `path` against the expected shapes.
 
     Every feature of the original format must be present with the right kind (int64 / float) and length
-    (``max_seq_length`` for ``input_ids``, ``input_mask``, ``segment_ids``; ``max_predictions_per_seq``
-    for the ``masked_lm_*`` features; 1 for ``next_sentence_labels``).
+    (`max_seq_length` for `input_ids`, `input_mask`, `segment_ids`; `max_predictions_per_seq`
+    for the `masked_lm_*` features; 1 for `next_sentence_labels`).
 
     Raises:
       PretrainingRecordError: naming the file, the record, the feature, the lengths found and the flag
-        to change (e.g. the file was written with ``--max_seq_length=512``); also for a missing, empty,
+        to change (e.g. the file was written with `--max_seq_length=512`); also for a missing, empty,
         or unreadable file.
     """
     import tensorflow as tf

@@ -50,7 +50,22 @@ def _shard_seed(random_seed: int, shard: int, num_shards: int) -> str:
 _WORKER_STATE: dict = {}
 
 
+def _exit_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGTERM when the parent dies, even by SIGKILL (no orphans)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _init_worker(state: dict) -> None:
+    _exit_with_parent()
     _WORKER_STATE.clear()
     _WORKER_STATE.update(state)
 

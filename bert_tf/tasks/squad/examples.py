@@ -257,7 +257,7 @@ def _set_training_answer(example: SquadExample, qa: dict, char_to_word_offset: S
     answers = qa.get("answers") or []
     if len(answers) != 1:
         raise InputError(f"{path}: question {qa['id']!r}: for training, each question should have exactly 1 "
-                         f"answer (it has {len(answers)})")
+                         f"answer (it has {len(answers)}; a dev file lists several: keep the first of each)")
     answer = answers[0]
     text, offset = answer["text"], answer["answer_start"]
     example.orig_answer_text = text

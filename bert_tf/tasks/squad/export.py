@@ -11,13 +11,13 @@ _NOT_AVAILABLE = "--export_dir: SQuAD export is not available yet"
 
 
 def check_export(config) -> None:
-    """Raises InputError when `config.run_options.export_dir` is set and cannot be exported."""
-    if config.run_options.export_dir:
+    """Raises InputError when `config.options.export_dir` is set and cannot be exported."""
+    if config.options.export_dir:
         raise InputError(_NOT_AVAILABLE)
 
 
 def export_model(model, config) -> str:
-    """Exports `model` (a `BertQuestionAnswering`) under `config.run_options.export_dir`; returns the
+    """Exports `model` (a `BertQuestionAnswering`) under `config.options.export_dir`; returns the
     version folder.
 
     Raises:

@@ -15,14 +15,16 @@ Does what the original `run_squad.py` does, with the same files in `output_dir`:
 Training: the examples are shuffled with `random.Random(12345)` as the original, then windows are read with
 a shuffle buffer of 100; loss = mean of the start and end softmax cross-entropies; the original
 AdamWeightDecay with warmup and linear decay over `int(len(examples) / train_batch_size * num_train_epochs)`
-steps. Each training batch is padded only to its longest window (a multiple of 8), so the softmax runs
-over fewer padding positions than the original's `max_seq_length` ones. A re-run resumes from output_dir's
-newest checkpoint.
+steps. A re-run resumes from output_dir's newest checkpoint.
 
-Prediction computes the logits of all `max_seq_length` positions, as the original: its n-best ranking
-counts padding positions (they can take n-best slots), so this is what reproduces its files exactly;
-`trim_predict_batches` pads prediction batches to their longest window instead (faster; n-best lists can
-then differ from the original's, in their lowest entries).
+Batches (training and prediction) are padded only to their longest window, rounded up to a multiple of 8.
+Two consequences, both gone with `pad_to_max_length` (`--pad_to_max_length`): the training softmax runs
+over fewer padding positions than the original's `max_seq_length` ones; and the original ranks every
+position of a window for its n-best lists, padding included, so a padding position past the batch's
+length, which it may rank among a window's `n_best_size` best, is not there to take that slot: the
+n-best lists can then differ from the original's in their lowest entries (on the shared references:
+`predictions.json` and `null_odds.json` identical, 7 of 188 n-best lists longer by a low-probability
+span). With `pad_to_max_length` the files are the original's.
 
 Prediction uses the model just trained, else output_dir's newest checkpoint, else `--init_checkpoint`,
 which must hold the `cls/squad/*` head (a pretrained `bert_model.ckpt` alone is refused).
@@ -35,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -50,12 +52,13 @@ from bert_tf.tasks.squad import dataset as squad_dataset
 from bert_tf.tasks.squad import evaluation, export, postprocess
 from bert_tf.tasks.squad.examples import SquadExample, SquadFile, read_squad_file, squad_examples
 from bert_tf.tasks.squad.features import SquadFeatures, convert_examples_to_features, write_features
-from bert_tf.training import optimization, precision, restore, strategies
+from bert_tf.training import optimization, precision, restore, strategies, workspace
 from bert_tf.training.predict import predict
 from bert_tf.training.run_options import FineTuningOptions, ModelFiles, RunOptions, load_bert_config, load_tokenizer
 from bert_tf.training.trainer import Trainer, TrainResult
 
 HEAD_PATTERNS = ("cls/squad/.*",)
+TASK_NAME = "squad"
 TRAIN_FEATURES_FILE = "train.tf_record"
 PREDICT_FEATURES_FILE = "eval.tf_record"
 _SHUFFLE_SEED = 12345  # the original pre-shuffles the training examples with random.Random(12345)
@@ -67,9 +70,9 @@ class SquadConfig:
     """One run; field names are the original run_squad.py flags.
 
     Attributes:
-      model_files: `bert_config.json`, `vocab.txt`, `init_checkpoint`, `do_lower_case`.
-      run_options: output_dir, strategy, dtype, checkpoints, ... (`RunOptions`).
-      fine_tuning: batch sizes, learning rate, epochs, warmup (`FineTuningOptions`).
+      model: the model files (`--bert_dir` or the original flags): config, vocabulary, checkpoint, casing.
+      options: output folder, strategy, dtype, checkpoint cadence, export (shared by every script).
+      recipe: batch sizes, learning rate, epochs, warmup.
       train_file, predict_file: SQuAD json files.
       do_train, do_predict: what to run.
       max_seq_length, doc_stride, max_query_length: the windows (see `features`).
@@ -77,15 +80,14 @@ class SquadConfig:
       version_2_with_negative: SQuAD 2.0 (unanswerable questions, null odds).
       null_score_diff_threshold: answer "" when null score - best non-null score exceeds this.
       verbose_logging: log every skipped training answer and answer-projection failure.
-      pad_to_max_length: pad every training batch to max_seq_length (always on TPUs).
-      trim_predict_batches: cut prediction batches to their longest window too (faster). Off by default:
-        the original ranks all max_seq_length positions of a window, padding included, and padding
-        positions can take n-best slots, so only full-length logits reproduce its n-best lists exactly.
+      pad_to_max_length: pad every batch to max_seq_length instead of its longest window (always on TPUs).
+        The original ranks all max_seq_length positions of a window, padding included, and padding
+        positions can take n-best slots: only full-length logits reproduce its n-best lists exactly.
     """
 
-    model_files: ModelFiles
-    run_options: RunOptions
-    fine_tuning: FineTuningOptions = dataclasses.field(default_factory=FineTuningOptions)
+    model: ModelFiles
+    options: RunOptions
+    recipe: FineTuningOptions = dataclasses.field(default_factory=FineTuningOptions)
     train_file: Optional[str] = None
     predict_file: Optional[str] = None
     do_train: bool = False
@@ -99,7 +101,6 @@ class SquadConfig:
     null_score_diff_threshold: float = 0.0
     verbose_logging: bool = False
     pad_to_max_length: bool = False
-    trim_predict_batches: bool = False
 
 
 @dataclasses.dataclass
@@ -132,8 +133,8 @@ def validate_config(config: SquadConfig) -> None:
         raise InputError("If `do_train` is True, then `train_file` must be specified.")
     if config.do_predict and not config.predict_file:
         raise InputError("If `do_predict` is True, then `predict_file` must be specified.")
-    config.run_options.validate()
-    config.fine_tuning.validate(config.do_train)
+    config.options.validate()
+    config.recipe.validate(config.do_train)
     for name in ("max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -153,10 +154,6 @@ def _require_head(checkpoint_path: str, flag: str) -> None:
             f"{flag} {checkpoint_path} has no SQuAD head ({', '.join(missing)}): it is not a SQuAD fine-tuned "
             "checkpoint, and predicting with a random head gives random answers; add --do_train, or pass the "
             "output_dir (or a checkpoint) of a SQuAD training run as --init_checkpoint")
-
-
-def _schedule(config: SquadConfig, num_examples: int) -> Tuple[int, int]:
-    return config.fine_tuning.schedule(num_examples, config.run_options.max_train_steps)
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -191,10 +188,10 @@ def _feature_file(config: SquadConfig, name: str, data_file: str, is_training: b
     """`output_dir/<name>` written by `write(path) -> count` unless a cache of the same inputs is there."""
     settings = {"format": _FEATURES_FORMAT, "is_training": is_training, "max_seq_length": config.max_seq_length,
                 "doc_stride": config.doc_stride, "max_query_length": config.max_query_length,
-                "do_lower_case": config.model_files.do_lower_case,
+                "do_lower_case": config.model.do_lower_case,
                 "version_2_with_negative": config.version_2_with_negative}
-    key = feature_cache.cache_key([data_file], config.model_files.vocab_file, settings)
-    path = os.path.join(config.run_options.output_dir, name)
+    key = feature_cache.cache_key([data_file], config.model.vocab_file, settings)
+    path = os.path.join(config.options.output_dir, name)
     return feature_cache.cached_tfrecord(
         path, key, write, check=lambda existing: squad_dataset.check_tfrecord(existing, config.max_seq_length,
                                                                                 is_training))
@@ -213,33 +210,33 @@ def squad_loss(outputs, labels, features) -> tf.Tensor:
 
 def _prediction_model(config: SquadConfig, model_fn, strategy):
     """The model for predict-only runs: output_dir's newest checkpoint, else `--init_checkpoint` (with head)."""
-    options = config.run_options
+    options = config.options
     with strategy.scope():
         model = model_fn(precision.dtype_policy(options.dtype))
         latest = restore.check_output_dir_checkpoint(model, options.output_dir)
         if latest is None:
-            if not config.model_files.init_checkpoint:
+            if not config.model.init_checkpoint:
                 raise InputError("--do_predict without --do_train needs a SQuAD fine-tuned checkpoint: give "
                                  "--init_checkpoint, or an --output_dir holding one")
-            _require_head(config.model_files.init_checkpoint, "--init_checkpoint")
-        info = restore.restore_or_initialize(model, options.output_dir, config.model_files.init_checkpoint)
+            _require_head(config.model.init_checkpoint, "--init_checkpoint")
+        info = restore.restore_or_initialize(model, options.output_dir, config.model.init_checkpoint)
     logging.info("Predicting with %s (global_step %d)", info.checkpoint, info.global_step)
     return model
 
 
 def _predict_results(model, config: SquadConfig, feature_file: str, strategy,
                      on_tpu: bool) -> List[postprocess.RawResult]:
+    """Runs `model` over the prediction windows; returns their logits, each float32 [max_seq_length]."""
     max_seq_length = config.max_seq_length
 
     def full_length_model(features, training=False):
         start_logits, end_logits = squad_dataset.pad_logits(model(features, training=training), max_seq_length)
         return {"start_logits": start_logits, "end_logits": end_logits}
 
-    dataset = squad_dataset.make_dataset(feature_file, max_seq_length, config.fine_tuning.predict_batch_size,
+    dataset = squad_dataset.make_dataset(feature_file, max_seq_length, config.recipe.predict_batch_size,
                                          is_training=False,
-                                         pad_to_max_length=not config.trim_predict_batches or on_tpu)
-    prediction = predict(full_length_model, dataset, strategy=strategy,
-                              output_keys=("start_logits", "end_logits"))
+                                         pad_to_max_length=config.pad_to_max_length or on_tpu)
+    prediction = predict(full_length_model, dataset, strategy=strategy, output_keys=("start_logits", "end_logits"))
     unique_ids = prediction.features["unique_ids"]
     return [postprocess.RawResult(int(unique_id), start, end) for unique_id, start, end in
             zip(unique_ids, prediction.outputs["start_logits"], prediction.outputs["end_logits"])]
@@ -247,6 +244,7 @@ def _predict_results(model, config: SquadConfig, feature_file: str, strategy,
 
 def _eval_results(config: SquadConfig, squad_file: SquadFile,
                   predictions: postprocess.Predictions) -> Optional[Dict[str, float]]:
+    """The official figures for a predict file with answers; None when it cannot be scored."""
     if not squad_file.has_answers():
         logging.info("%s holds no answers: no eval_results.txt", squad_file.path)
         return None
@@ -262,35 +260,40 @@ def _eval_results(config: SquadConfig, squad_file: SquadFile,
 def run(config: SquadConfig) -> SquadResult:
     """Trains and/or predicts as the original run_squad.py; see the module docstring.
 
+    Args:
+      config: the run's `SquadConfig`.
+
+    Returns:
+      A `SquadResult`.
+
     Raises:
       bert_tf.errors.UserError (InputError, CheckpointError, TrainingError): one line; when raised before
         training or prediction starts, nothing in output_dir was written.
     """
     validate_config(config)
-    options = config.run_options
-    bert_config = load_bert_config(config.model_files.bert_config_file, config.max_seq_length)
-    tokenizer = load_tokenizer(config.model_files, bert_config)
+    options = config.options
+    bert_config = load_bert_config(config.model.bert_config_file, config.max_seq_length)
+    tokenizer = load_tokenizer(config.model, bert_config)
 
-    # Read and check every input before output_dir is touched.
+    # Read and check every input (files, checkpoints) before output_dir is touched.
     train_examples = _read_training_examples(config) if config.do_train else None
     predict_inputs = _read_predict_inputs(config, tokenizer) if config.do_predict else None
-    result = SquadResult()
-    if config.do_train:
-        result.num_train_steps, num_warmup_steps = _schedule(config, len(train_examples))
-
     strategy = options.create_strategy()
     on_tpu = strategies.is_tpu_strategy(strategy)
 
     def model_fn(dtype_policy):
         return BertQuestionAnswering(bert_config, dtype=dtype_policy)
 
+    result = SquadResult()
     trainer = None
     if config.do_train:
+        result.num_train_steps, num_warmup_steps = config.recipe.schedule(len(train_examples),
+                                                                           options.max_train_steps)
         trainer = Trainer(
-            options.trainer_config(result.num_train_steps, config.model_files.init_checkpoint,
+            options.trainer_config(result.num_train_steps, config.model.init_checkpoint,
                                    expected_missing=HEAD_PATTERNS, on_tpu=on_tpu),
             model_fn=model_fn,
-            optimizer_config=optimization.OptimizerConfig(learning_rate=config.fine_tuning.learning_rate,
+            optimizer_config=optimization.OptimizerConfig(learning_rate=config.recipe.learning_rate,
                                                           num_train_steps=result.num_train_steps,
                                                           num_warmup_steps=num_warmup_steps),
             loss_fn=squad_loss,
@@ -300,48 +303,57 @@ def run(config: SquadConfig) -> SquadResult:
     else:
         model = _prediction_model(config, model_fn, strategy)
 
-    tf.io.gfile.makedirs(options.output_dir)
-    files.remove_stale_temporaries(options.output_dir)
-    if config.do_train:
-        def write_train_features(path):
-            return write_features(convert_examples_to_features(
-                train_examples, tokenizer, config.max_seq_length, config.doc_stride, config.max_query_length,
-                is_training=True), path, is_training=True)
-
-        train_file = _feature_file(config, TRAIN_FEATURES_FILE, config.train_file, True, write_train_features)
-        logging.info("***** Running training *****")
-        logging.info("  Num orig examples = %d", len(train_examples))
-        logging.info("  Batch size = %d", config.fine_tuning.train_batch_size)
-        logging.info("  Num steps = %d", result.num_train_steps)
-        dataset = squad_dataset.make_dataset(
-            train_file, config.max_seq_length, config.fine_tuning.train_batch_size, is_training=True,
-            pad_to_max_length=config.pad_to_max_length or on_tpu, seed=options.seed, drop_remainder=on_tpu)
-        result.train = trainer.train(dataset)
-
-    if config.do_predict:
-        inputs = predict_inputs
-        feature_file = _feature_file(config, PREDICT_FEATURES_FILE, config.predict_file, False,
-                                     lambda path: write_features(inputs.features, path, is_training=False))
-        logging.info("***** Running predictions *****")
-        logging.info("  Num orig examples = %d", len(inputs.examples))
-        logging.info("  Num split examples = %d", len(inputs.features))
-        logging.info("  Batch size = %d", config.fine_tuning.predict_batch_size)
-        raw_results = _predict_results(model, config, feature_file, strategy, on_tpu)
-        result.predictions = postprocess.compute_predictions(
-            inputs.examples, inputs.features, raw_results, config.n_best_size, config.max_answer_length,
-            config.model_files.do_lower_case, config.version_2_with_negative, config.null_score_diff_threshold,
-            config.verbose_logging)
-        result.output_files = postprocess.write_prediction_files(result.predictions, options.output_dir,
-                                                                 config.version_2_with_negative)
-        result.eval_results = _eval_results(config, inputs.squad_file, result.predictions)
-        if result.eval_results is not None:
-            path = os.path.join(options.output_dir, files.EVAL_RESULTS_FILE)
-            files.write_eval_results(path, result.eval_results)
-            result.output_files[files.EVAL_RESULTS_FILE] = path
-            logging.info("***** Eval results *****")
-            for key in sorted(result.eval_results):
-                logging.info("  %s = %s", key, result.eval_results[key])
-
-    if options.export_dir:
-        result.export_path = export.export_model(model, config)
+    with workspace.claim_output_dir(options.output_dir, TASK_NAME, chief=strategies.is_chief(strategy)):
+        if config.do_train:
+            result.train = _train(config, trainer, tokenizer, train_examples, on_tpu)
+        if config.do_predict:
+            _predict(config, model, predict_inputs, strategy, on_tpu, result)
+        if options.export_dir:
+            result.export_path = export.export_model(model, config)
     return result
+
+
+def _train(config: SquadConfig, trainer: Trainer, tokenizer, train_examples: List[SquadExample],
+           on_tpu: bool) -> TrainResult:
+    """Writes (or reuses) `train.tf_record` and trains on it."""
+    def write_train_features(path):
+        return write_features(convert_examples_to_features(
+            train_examples, tokenizer, config.max_seq_length, config.doc_stride, config.max_query_length,
+            is_training=True), path, is_training=True)
+
+    train_file = _feature_file(config, TRAIN_FEATURES_FILE, config.train_file, True, write_train_features)
+    logging.info("***** Running training *****")
+    logging.info("  Num orig examples = %d", len(train_examples))
+    logging.info("  Batch size = %d", config.recipe.train_batch_size)
+    logging.info("  Num steps = %d", trainer.config.num_train_steps)
+    dataset = squad_dataset.make_dataset(
+        train_file, config.max_seq_length, config.recipe.train_batch_size, is_training=True,
+        pad_to_max_length=config.pad_to_max_length or on_tpu, seed=config.options.seed, drop_remainder=on_tpu)
+    return trainer.train(dataset)
+
+
+def _predict(config: SquadConfig, model, inputs: _PredictInputs, strategy, on_tpu: bool,
+             result: SquadResult) -> None:
+    """Writes (or reuses) `eval.tf_record`, predicts, writes the prediction files and `eval_results.txt`."""
+    output_dir = config.options.output_dir
+    feature_file = _feature_file(config, PREDICT_FEATURES_FILE, config.predict_file, False,
+                                 lambda path: write_features(inputs.features, path, is_training=False))
+    logging.info("***** Running predictions *****")
+    logging.info("  Num orig examples = %d", len(inputs.examples))
+    logging.info("  Num split examples = %d", len(inputs.features))
+    logging.info("  Batch size = %d", config.recipe.predict_batch_size)
+    raw_results = _predict_results(model, config, feature_file, strategy, on_tpu)
+    result.predictions = postprocess.compute_predictions(
+        inputs.examples, inputs.features, raw_results, config.n_best_size, config.max_answer_length,
+        config.model.do_lower_case, config.version_2_with_negative, config.null_score_diff_threshold,
+        config.verbose_logging)
+    result.output_files = postprocess.write_prediction_files(result.predictions, output_dir,
+                                                             config.version_2_with_negative)
+    result.eval_results = _eval_results(config, inputs.squad_file, result.predictions)
+    if result.eval_results is not None:
+        path = os.path.join(output_dir, files.EVAL_RESULTS_FILE)
+        files.write_eval_results(path, result.eval_results)
+        result.output_files[files.EVAL_RESULTS_FILE] = path
+        logging.info("***** Eval results *****")
+        for key in sorted(result.eval_results):
+            logging.info("  %s = %s", key, result.eval_results[key])

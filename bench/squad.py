@@ -1,0 +1,281 @@
+"""SQuAD 1.1 fine-tuning with the MiniLM checkpoint: EM / F1 (official script) and training speed.
+
+Data: SQuAD v1.1 dev (`../shared/data/squad/v1.1/dev-v1.1.json`, 48 articles), split in file order: the
+first 38 articles train (each question's first answer is its target), the last 10 are predicted and scored
+against all their answers with the official `evaluate-v1.1.py`. Recipe: the original README's SQuAD 1.1
+command (max_seq_length 384, doc_stride 128, max_query_length 64, train_batch_size 12, learning_rate
+3e-5, warmup 10%), 1 epoch, seed 12345; one `bert_tf.tasks.squad.run.run` (train, then predict).
+
+Prints a markdown table: EM, F1, training examples/s (windows/s, leaving out the first step, which traces
+the step function) and, when `torch` and `transformers` are importable (by `--peer_python`), the training
+step of Hugging Face's PyTorch `BertForQuestionAnswering` built from the same weights (converted in memory,
+handed over as arrays: the peer runs in a process of its own), on random batches of 12 padded to
+`--peer_seq_length` (default max_seq_length), with the speed ratio.
+
+  python bench/squad.py                                          # the full run (about 1.5 h on 2 CPU cores)
+  python bench/squad.py --max_steps=3 --max_predict_articles=1   # quick check that everything runs
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+# oneDNN kernels are off by default on CPUs without AVX-512 VNNI; on AVX2 CPUs they train ~25% faster.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+# TensorFlow and bert_tf are imported in the functions that need them: the peer runs in a process of its
+# own (`--peer_worker`), since importing torch and transformers next to TensorFlow can crash.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
+NUM_TRAIN_ARTICLES = 38
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--squad_file", default=os.path.join(SHARED, "data", "squad", "v1.1", "dev-v1.1.json"))
+    parser.add_argument("--eval_script", default=os.path.join(SHARED, "data", "squad", "eval", "evaluate-v1.1.py"))
+    parser.add_argument("--bert_dir", default=os.path.join(SHARED, "checkpoints", "minilm_l6_h384_uncased"))
+    parser.add_argument("--output_dir", default=None, help="the run's output_dir (default: a temp dir)")
+    parser.add_argument("--max_seq_length", type=int, default=384)
+    parser.add_argument("--doc_stride", type=int, default=128)
+    parser.add_argument("--max_query_length", type=int, default=64)
+    parser.add_argument("--train_batch_size", type=int, default=12)
+    parser.add_argument("--learning_rate", type=float, default=3e-5)
+    parser.add_argument("--num_train_epochs", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--max_steps", type=int, default=None, help="stop training after this many steps (checks)")
+    parser.add_argument("--max_predict_articles", type=int, default=None,
+                        help="predict only the first this many of the 10 held-out articles (checks)")
+    parser.add_argument("--use_xla", action="store_true", help="compile the training step with XLA")
+    parser.add_argument("--pad_to_max_length", action="store_true", help="pad every batch to max_seq_length")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--strategy", default="one_device")
+    parser.add_argument("--peer_steps", type=int, default=10, help="timed PyTorch steps (0: skip the peer)")
+    parser.add_argument("--peer_seq_length", type=int, default=None, help="default: --max_seq_length")
+    parser.add_argument("--peer_python", default=sys.executable,
+                        help="the Python that has torch and transformers (default: this one)")
+    parser.add_argument("--peer_worker", default=None, help=argparse.SUPPRESS)  # internal: weights .npz
+    parser.add_argument("--verbose", action="store_true", help="log progress (absl INFO)")
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def split_squad(squad_file: str, folder: str, max_predict_articles=None):
+    """Writes `train.json` (first 38 articles, first answers only) and `predict.json` (the other 10)."""
+    with open(squad_file, encoding="utf-8") as reader:
+        data = json.load(reader)
+    train_articles = json.loads(json.dumps(data["data"][:NUM_TRAIN_ARTICLES]))
+    for article in train_articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa["answers"] = qa["answers"][:1]
+    predict_articles = data["data"][NUM_TRAIN_ARTICLES:]
+    if max_predict_articles:
+        predict_articles = predict_articles[:max_predict_articles]
+    paths = {}
+    for name, articles in (("train", train_articles), ("predict", predict_articles)):
+        paths[name] = os.path.join(folder, f"{name}.json")
+        with open(paths[name], "w", encoding="utf-8") as writer:
+            json.dump({"version": data.get("version", "1.1"), "data": articles}, writer)
+    return paths
+
+
+def official_scores(eval_script: str, data_file: str, predictions_file: str) -> dict:
+    completed = subprocess.run([sys.executable, eval_script, data_file, predictions_file], capture_output=True,
+                               text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+# ------------------------------------------------------------------------------------------------ the peer
+def _peer_name(name: str):
+    """A `bert/...` checkpoint name -> (Hugging Face parameter name, transpose) or None (not in the peer)."""
+    if not name.startswith("bert/") or name.startswith("bert/pooler/") or name.endswith(("adam_m", "adam_v")):
+        return None
+    parts = name.split("/")
+    transpose = parts[-1] == "kernel"
+    parts[-1] = {"kernel": "weight", "gamma": "weight", "beta": "bias"}.get(parts[-1], parts[-1])
+    if parts[1] == "embeddings" and parts[2] != "LayerNorm":
+        parts.append("weight")
+    converted = []
+    for part in parts:
+        converted.extend(part.split("_", 1) if part.startswith("layer_") else [part])
+    return ".".join(converted), transpose
+
+
+def write_peer_weights(bert_dir: str, path: str) -> None:
+    """The checkpoint's encoder as Hugging Face `BertForQuestionAnswering` parameters in a `.npz` file."""
+    import tensorflow as tf
+
+    from bert_tf.checkpoint import list_checkpoint, resolve_checkpoint
+
+    prefix = resolve_checkpoint(bert_dir)
+    reader = tf.train.load_checkpoint(prefix)
+    arrays = {}
+    for name in list_checkpoint(prefix):
+        mapped = _peer_name(name)
+        if mapped:
+            value = reader.get_tensor(name)
+            arrays[mapped[0]] = np.ascontiguousarray(value.T if mapped[1] else value)
+    np.savez(path, **arrays)
+
+
+def peer_model(bert_config_file: str, weights_file: str):
+    """Hugging Face PyTorch `BertForQuestionAnswering` with the converted weights (the span head random)."""
+    import torch
+    import transformers
+
+    with open(bert_config_file, encoding="utf-8") as reader:
+        config = json.load(reader)
+    hf_config = transformers.BertConfig(
+        vocab_size=config["vocab_size"], hidden_size=config["hidden_size"],
+        num_hidden_layers=config["num_hidden_layers"], num_attention_heads=config["num_attention_heads"],
+        intermediate_size=config["intermediate_size"],
+        hidden_act="gelu_new" if config["hidden_act"] == "gelu" else config["hidden_act"],  # tanh approximation
+        hidden_dropout_prob=config["hidden_dropout_prob"],
+        attention_probs_dropout_prob=config["attention_probs_dropout_prob"],
+        max_position_embeddings=config["max_position_embeddings"], type_vocab_size=config["type_vocab_size"],
+        initializer_range=config["initializer_range"], layer_norm_eps=1e-12)
+    model = transformers.BertForQuestionAnswering(hf_config)
+    with np.load(weights_file) as arrays:
+        state = {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+    missing, _ = model.load_state_dict(state, strict=False)
+    left_out = [name for name in missing if not name.startswith("qa_outputs.") and not name.endswith("position_ids")]
+    if left_out:
+        raise ValueError(f"peer conversion left {left_out[:3]} uninitialized")
+    return model
+
+
+def time_peer_step(args) -> float:
+    """Training examples/s of the peer (forward, backward, clipping, AdamW step) on random batches of
+    `train_batch_size` x `peer_seq_length`, after 2 untimed steps. Runs in the `--peer_worker` process."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = peer_model(os.path.join(args.bert_dir, "bert_config.json"), args.peer_worker)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, eps=1e-6)
+    generator = torch.Generator().manual_seed(0)
+    batch_size, seq_length = args.train_batch_size, args.peer_seq_length or args.max_seq_length
+
+    def step():
+        input_ids = torch.randint(1000, model.config.vocab_size, (batch_size, seq_length), generator=generator)
+        token_type_ids = torch.zeros_like(input_ids)
+        token_type_ids[:, seq_length // 8:] = 1
+        positions = torch.randint(0, seq_length, (2, batch_size), generator=generator)
+        loss = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), token_type_ids=token_type_ids,
+                     start_positions=positions[0], end_positions=positions[1]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(2):
+        step()
+    started = time.perf_counter()
+    for _ in range(args.peer_steps):
+        step()
+    return batch_size * args.peer_steps / (time.perf_counter() - started)
+
+
+def measure_peer(args, folder: str):
+    """Examples/s of the peer, measured by `--peer_python` in a process of its own; None when it has no torch
+    or transformers."""
+    check = ("import importlib.util as u, sys; "
+             "sys.exit(0 if u.find_spec('torch') and u.find_spec('transformers') else 1)")
+    if subprocess.run([args.peer_python, "-c", check]).returncode != 0:
+        return None
+    weights = os.path.join(folder, "peer_weights.npz")
+    write_peer_weights(args.bert_dir, weights)
+    command = [args.peer_python, os.path.abspath(__file__), f"--peer_worker={weights}", f"--bert_dir={args.bert_dir}",
+               f"--train_batch_size={args.train_batch_size}", f"--max_seq_length={args.max_seq_length}",
+               f"--learning_rate={args.learning_rate}", f"--peer_steps={args.peer_steps}"]
+    if args.peer_seq_length:
+        command.append(f"--peer_seq_length={args.peer_seq_length}")
+    environment = dict(os.environ, USE_TF="0", USE_FLAX="0", USE_TORCH="1")
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
+    return float(json.loads(completed.stdout.strip().splitlines()[-1])["examples_per_second"])
+
+
+# ------------------------------------------------------------------------------------------------ the run
+def run_bert_tf(args, paths: dict, output_dir: str) -> dict:
+    """Trains and predicts with `bert_tf.tasks.squad.run.run`; scores with the official script."""
+    sys.path.insert(0, PROJECT_ROOT)
+    from bert_tf.tasks.squad import run as squad
+    from bert_tf.training.run_options import FineTuningOptions, RunOptions, resolve_model_files
+
+    config = squad.SquadConfig(
+        model=resolve_model_files(args.bert_dir, checkpoint_required=True),
+        options=RunOptions(output_dir=output_dir, strategy=args.strategy, use_xla=args.use_xla, dtype=args.dtype,
+                           seed=args.seed, save_checkpoints_steps=100000, keep_checkpoint_max=1,
+                           max_train_steps=args.max_steps, progress_bar=sys.stderr.isatty()),
+        recipe=FineTuningOptions(train_batch_size=args.train_batch_size, predict_batch_size=32,
+                                 learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs),
+        train_file=paths["train"], predict_file=paths["predict"], do_train=True, do_predict=True,
+        max_seq_length=args.max_seq_length, doc_stride=args.doc_stride, max_query_length=args.max_query_length,
+        pad_to_max_length=args.pad_to_max_length)
+    started = time.perf_counter()
+    result = squad.run(config)
+    scores = official_scores(args.eval_script, paths["predict"], result.output_files["predictions.json"])
+    return {"exact_match": scores["exact_match"], "f1": scores["f1"], "ours_eval": result.eval_results,
+            "examples_per_second": result.train.examples_per_second, "steps": result.train.global_step,
+            "train_seconds": result.train.train_seconds, "total_seconds": time.perf_counter() - started}
+
+
+def format_table(args, row: dict, peer) -> str:
+    import tensorflow as tf
+
+    peer_length = args.peer_seq_length or args.max_seq_length
+    lines = [
+        f"# SQuAD 1.1 (dev articles 1-{NUM_TRAIN_ARTICLES} train, {NUM_TRAIN_ARTICLES + 1}-48 predict), "
+        f"{os.path.basename(os.path.normpath(args.bert_dir))}: {args.max_seq_length}/{args.doc_stride}/"
+        f"{args.max_query_length}, batch {args.train_batch_size}, lr {args.learning_rate}, "
+        f"{args.num_train_epochs} epoch(s), seed {args.seed}" + (f" (max {args.max_steps} steps)" if args.max_steps
+                                                                  else "")
+        + ("; padded to max_seq_length" if args.pad_to_max_length else "; per-batch padding")
+        + f"; XLA {args.use_xla}; {args.dtype}; {args.strategy}",
+        f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"TensorFlow {tf.__version__}; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}",
+        "",
+        "| | EM | F1 | train examples/s | steps | train time (s) |",
+        "|---|---|---|---|---|---|",
+        f"| bert_tf | {row['exact_match']:.2f} | {row['f1']:.2f} | {row['examples_per_second']:.2f} | {row['steps']} "
+        f"| {row['train_seconds']:.0f} |",
+    ]
+    if peer is None:
+        lines.append("| HF PyTorch peer | | | not measured (needs torch and transformers) | | |")
+    else:
+        lines.append(f"| HF PyTorch peer (padded to {peer_length}) | | | {peer:.2f} | {args.peer_steps} | |")
+        lines.append(f"| speed ratio bert_tf / peer | | | {row['examples_per_second'] / peer:.2f}x | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.peer_worker:
+        print(json.dumps({"examples_per_second": time_peer_step(args)}))
+        return 0
+    from absl import logging
+
+    logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+    folder = tempfile.mkdtemp(prefix="bench_squad_")
+    paths = split_squad(args.squad_file, folder, args.max_predict_articles)
+    row = run_bert_tf(args, paths, args.output_dir or os.path.join(folder, "out"))
+    if abs(row["ours_eval"]["f1"] - row["f1"]) > 1e-9:
+        print(f"warning: eval_results.txt F1 {row['ours_eval']['f1']} != official {row['f1']}", file=sys.stderr)
+    print(f"bert_tf: EM {row['exact_match']:.2f}, F1 {row['f1']:.2f}, {row['examples_per_second']:.2f} "
+          "examples/s", file=sys.stderr, flush=True)
+    peer = measure_peer(args, folder) if args.peer_steps else None
+    print(format_table(args, row, peer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
