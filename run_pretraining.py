@@ -44,6 +44,11 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.integer("num_accumulation_steps", 1,
                    "Accumulate gradients over this many batches of train_batch_size before each update: "
                    "the same update as one batch of train_batch_size * num_accumulation_steps.")
+    define.choice("input_sharding", "auto", ["auto", "example", "file"],
+                  "How multi-worker runs share the input: example (every worker keeps its slice of each global "
+                  "batch: the same weights as one process), file (each worker reads its own files: less reading, "
+                  "batches depend on the number of workers), auto (file when there are at least as many files "
+                  "as workers).")
 
 
 def config_from_flags(flag_values):
@@ -72,6 +77,7 @@ def config_from_flags(flag_values):
         max_eval_steps=flag_values.max_eval_steps,
         optimizer=flag_values.optimizer,
         num_accumulation_steps=flag_values.num_accumulation_steps,
+        input_sharding=flag_values.input_sharding,
     )
 
 

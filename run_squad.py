@@ -9,7 +9,7 @@
 Every flag of the original is accepted with its default; `--bert_dir` sets the three model flags from a
 released model folder (explicit flags win). Added: `--strategy`, `--use_xla`, `--dtype`, `--seed`,
 `--keep_checkpoint_max`, `--max_train_steps`, `--log_every_steps`, `--export_dir`,
-`--pad_to_max_length`. Writes
+`--pad_to_max_length`, `--predict_pad_to_longest`. Writes
 `predictions.json`, `nbest_predictions.json` (and `null_odds.json` for 2.0) as the original, plus
 `eval_results.txt` with the official metrics when the predict file holds answers. Without model flags,
 `$BERT_BASE_DIR` is used as `--bert_dir`. Bad input exits with status 1 and a one-line message. Library
@@ -54,8 +54,10 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                                     "predict null.")
     cli.define_run_flags(define)
     define.boolean("pad_to_max_length", False, "Pad every batch to max_seq_length (default: to the batch's "
-                                               "longest window, rounded up to a multiple of 8); reproduces the "
-                                               "original's n-best lists exactly.")
+                                               "longest window, rounded up to a multiple of 8).")
+    define.boolean("predict_pad_to_longest", False, "Pad prediction batches to their longest window too (faster; "
+                                                    "by default they are padded to max_seq_length, which "
+                                                    "reproduces the original's n-best lists exactly).")
 
 
 def config_from_flags(flag_values):
@@ -79,6 +81,7 @@ def config_from_flags(flag_values):
         null_score_diff_threshold=flag_values.null_score_diff_threshold,
         verbose_logging=flag_values.verbose_logging,
         pad_to_max_length=flag_values.pad_to_max_length,
+        predict_pad_to_longest=flag_values.predict_pad_to_longest,
     )
 
 

@@ -26,7 +26,7 @@ setuptools.setup(
         "absl-py",
     ],
     extras_require={
-        "test": ["pytest", "seqeval"],
+        "test": ["pytest", "seqeval", "ruff"],
         # The model runs under Keras' JAX backend too (KERAS_BACKEND=jax); CI checks parity there.
         "jax": ["jax[cpu]"],
         # Peers measured in bench/.

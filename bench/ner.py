@@ -56,6 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--strategy", default="one_device")
     parser.add_argument("--peer_steps", type=int, default=30, help="timed PyTorch steps (0: skip the peer)")
+    parser.add_argument("--peer_threads", type=int, default=None,
+                        help="torch threads (default: all cores; on a busy machine 1 can be faster)")
     parser.add_argument("--peer_python", default=sys.executable,
                         help="the Python that has torch and transformers (default: this one)")
     parser.add_argument("--peer_worker", default=None, help=argparse.SUPPRESS)  # internal: the peer's folder
@@ -130,7 +132,7 @@ def time_peer_step(args) -> float:
     import transformers
 
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.peer_threads or os.cpu_count() or 1)
     with open(os.path.join(args.peer_worker, "meta.json"), encoding="utf-8") as reader:
         num_labels = json.load(reader)["num_labels"]
     config = transformers.BertConfig.from_json_file(os.path.join(args.bert_dir, "bert_config.json"))
@@ -183,6 +185,8 @@ def measure_peer(args, folder: str):
     command = [args.peer_python, os.path.abspath(__file__), f"--peer_worker={peer_folder}",
                f"--bert_dir={args.bert_dir}", f"--learning_rate={args.learning_rate}",
                f"--peer_steps={args.peer_steps}"]
+    if args.peer_threads:
+        command.append(f"--peer_threads={args.peer_threads}")
     environment = dict(os.environ, USE_TF="0", USE_FLAX="0", USE_TORCH="1")
     completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
     return float(json.loads(completed.stdout.strip().splitlines()[-1])["examples_per_second"])

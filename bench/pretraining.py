@@ -32,7 +32,8 @@ BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attenti
 
 def forward_flops_per_example(config, seq_length, predictions):
     hidden, inter, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    encoder = layers * (2 * seq_length * (4 * hidden * hidden + 2 * hidden * inter) + 4 * seq_length * seq_length * hidden)
+    encoder = layers * (2 * seq_length * (4 * hidden * hidden + 2 * hidden * inter)
+                        + 4 * seq_length * seq_length * hidden)
     heads = 2 * predictions * (hidden * hidden + hidden * config["vocab_size"]) + 2 * hidden * hidden
     return encoder + heads
 
@@ -43,7 +44,8 @@ def random_batch(batch_size, seq_length, predictions, vocab_size, seed=0):
         "input_ids": rng.randint(1000, vocab_size, size=(batch_size, seq_length)).astype(np.int32),
         "input_mask": np.ones((batch_size, seq_length), np.int32),
         "segment_ids": (np.arange(seq_length)[None, :] >= seq_length // 2).repeat(batch_size, 0).astype(np.int32),
-        "masked_lm_positions": np.sort(rng.choice(np.arange(1, seq_length), size=(batch_size, predictions)), axis=1).astype(np.int32),
+        "masked_lm_positions": np.sort(rng.choice(np.arange(1, seq_length), size=(batch_size, predictions)),
+                                       axis=1).astype(np.int32),
         "masked_lm_ids": rng.randint(1000, vocab_size, size=(batch_size, predictions)).astype(np.int32),
         "masked_lm_weights": np.ones((batch_size, predictions), np.float32),
         "next_sentence_labels": rng.randint(0, 2, size=(batch_size, 1)).astype(np.int32),
@@ -111,7 +113,8 @@ def jax_step(model):
     decays = [not any(key in v.path for key in ("LayerNorm", "bias")) for v in model.trainable_variables]
 
     def loss_fn(trainable_values, non_trainable_values, batch):
-        outputs, non_trainable_values = model.stateless_call(trainable_values, non_trainable_values, batch, training=True)
+        outputs, non_trainable_values = model.stateless_call(trainable_values, non_trainable_values, batch,
+                                                             training=True)
         log_probs = outputs["masked_lm_log_probs"]
         nll = -jnp.take_along_axis(log_probs, batch["masked_lm_ids"][..., None], axis=2)[..., 0]
         weights = batch["masked_lm_weights"]

@@ -3,7 +3,8 @@
 Builds a MiniLM (L6, H384, uncased) classifier with a random 2-label head (speed does not depend on
 fine-tuning), exports it with `bert_tf.serving.export_classifier` several ways into a temporary folder,
 loads every export in this process (`tf.saved_model.load`, as a Python client of TF Serving's graph
-would) and measures, interleaved so that every variant sees the same machine load:
+would) and measures, interleaved batch by batch and request by request so that every variant sees the
+same machine load:
 
 * raw-text throughput: pairs/s over MRPC dev (408 pairs, in file order) in batches of 32;
 * single-request latency, p50 and p95: short pairs (at most 16 word pieces packed) and long pairs (the
@@ -11,11 +12,15 @@ would) and measures, interleaved so that every variant sees the same machine loa
 
 Variants (`serving_default` unless said otherwise):
 
-  per_batch       the default export: each batch padded to its longest row, rounded up to 8
-  fixed_lengths   each batch padded to the smallest of `--padded_lengths` that fits
-  bfloat16        per_batch, served under the mixed_bfloat16 dtype policy
-  today           `pad_to_max_length=True`: every request padded to 128 (the behaviour before)
-  serve_ids_128   the per_batch export's `serve_ids` with FullTokenizer ids padded to 128 (model only,
+  default         the export's defaults: each batch padded to its longest row rounded up to 8, and the
+                  model run on length-sorted sub-batches of `--sub_batch_size` (8) rows, each cut to
+                  its own longest row rounded up to 8
+  whole_batch     each batch padded to its longest row rounded up to 8, the whole batch at once
+  fixed_lengths   whole_batch, but padded to the smallest of `--padded_lengths` that fits
+  bfloat16        default, served under the mixed_bfloat16 dtype policy
+  today           `pad_to_max_length=True`: every request padded to 128, the whole batch at once (the
+                  behaviour before)
+  serve_ids_128   the default export's `serve_ids` with FullTokenizer ids padded to 128 (model only,
                   no tokenization in the timing)
   keras_hub       keras-hub's `BertTextClassifier` (same MiniLM sizes, random weights) behind its
                   `BertTextClassifierPreprocessor` at sequence length 128, in one `tf.function`
@@ -25,7 +30,7 @@ Prints the figures and the ratios to `today` on stdout, with the CPU, TensorFlow
 the load average before and after.
 
   python bench/serving.py                    # 3 rounds, 100 single requests per kind
-  python bench/serving.py --rounds=1 --latency_requests=20 --variants=per_batch,today   # quick
+  python bench/serving.py --rounds=1 --latency_requests=20 --variants=default,today   # quick
 """
 import argparse
 import os
@@ -50,22 +55,29 @@ from bert_tf.tokenization import packing  # noqa: E402
 from matmul_peak import cpu_flags  # noqa: E402  (bench/matmul_peak.py)
 
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
-VARIANTS = ("per_batch", "fixed_lengths", "bfloat16", "today", "serve_ids_128", "keras_hub")
+VARIANTS = ("default", "whole_batch", "fixed_lengths", "bfloat16", "today", "serve_ids_128", "keras_hub")
 SHORT_TOKENS = 16  # "short" requests: at most this many packed word pieces
 LABELS = ["0", "1"]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bert_dir", default=os.path.join(SHARED, "checkpoints", "minilm_l6_h384_uncased"))
     parser.add_argument("--data_dir", default=os.path.join(SHARED, "data", "glue", "MRPC"))
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="timed passes over MRPC dev per variant (median)")
-    parser.add_argument("--latency_requests", type=int, default=100, help="single requests per kind and variant")
-    parser.add_argument("--long_pairs", type=int, default=50, help="how many of the longest dev pairs are 'long'")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed passes over MRPC dev per variant (median)")
+    parser.add_argument("--latency_requests", type=int, default=100,
+                        help="single requests per kind and variant")
+    parser.add_argument("--long_pairs", type=int, default=50,
+                        help="how many of the longest dev pairs are 'long'")
     parser.add_argument("--padded_lengths", default="16,32,64,96,128", help="the fixed_lengths variant's set")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    parser.add_argument("--sub_batch_size", type=int, default=serving.SUB_BATCH_SIZE,
+                        help="rows per sub-batch of the default and bfloat16 variants")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of: " + ", ".join(VARIANTS))
     parser.add_argument("--seed", type=int, default=0, help="seed of the random head")
     return parser.parse_args(argv)
 
@@ -111,8 +123,10 @@ def build_model(args):
 def export_options(args) -> dict:
     """`export_classifier` keyword options of each variant that has its own export."""
     lengths = [int(length) for length in args.padded_lengths.split(",") if length]
-    return {"per_batch": {}, "fixed_lengths": {"padded_lengths": lengths},
-            "bfloat16": {"serving_dtype": "mixed_bfloat16"}, "today": {"pad_to_max_length": True}}
+    return {"default": {"sub_batch_size": args.sub_batch_size}, "whole_batch": {"sub_batch_size": None},
+            "fixed_lengths": {"padded_lengths": lengths, "sub_batch_size": None},
+            "bfloat16": {"serving_dtype": "mixed_bfloat16", "sub_batch_size": args.sub_batch_size},
+            "today": {"pad_to_max_length": True}}
 
 
 def keras_hub_classifier(args, config):
@@ -128,8 +142,10 @@ def keras_hub_classifier(args, config):
         num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
         intermediate_dim=config.intermediate_size, max_sequence_length=config.max_position_embeddings,
         num_segments=config.type_vocab_size)
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=os.path.join(args.bert_dir, "vocab.txt"), lowercase=True)
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=args.max_seq_length)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=os.path.join(args.bert_dir, "vocab.txt"),
+                                               lowercase=True)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer,
+                                                                   sequence_length=args.max_seq_length)
     classifier = keras_hub.models.BertTextClassifier(backbone, num_classes=len(LABELS), preprocessor=None)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
@@ -167,13 +183,14 @@ def callers(args, model, config, tokenizer, folder, names):
     options = export_options(args)
     vocab_file = os.path.join(args.bert_dir, "vocab.txt")
     loaded = {}
-    for name in [name for name in options if name in names or (name == "per_batch" and "serve_ids_128" in names)]:
+    needed = set(names) | ({"default"} if "serve_ids_128" in names else set())
+    for name in [name for name in options if name in needed]:
         path = serving.export_classifier(model, vocab_file, True, args.max_seq_length, LABELS,
                                          os.path.join(folder, name), **options[name])
         loaded[name] = tf.saved_model.load(path)
     result = {name: text_caller(loaded[name]) for name in options if name in names}
     if "serve_ids_128" in names:
-        result["serve_ids_128"] = ids_caller(loaded["per_batch"], tokenizer, args.max_seq_length)
+        result["serve_ids_128"] = ids_caller(loaded["default"], tokenizer, args.max_seq_length)
     if "keras_hub" in names:
         peer = keras_hub_classifier(args, config)
         if peer is not None:
@@ -189,23 +206,30 @@ def batches(pairs, batch_size):
 
 
 def throughput(calls, pairs, args) -> dict:
-    """{variant: median pairs/s} over `args.rounds` passes, variants interleaved within each round."""
+    """{variant: median pairs/s} over `args.rounds` passes over `pairs`.
+
+    Interleaved batch by batch (every variant runs each batch in turn, in a rotating order), so that a
+    change of machine load during a pass hits every variant alike.
+    """
     inputs = batches(pairs, args.batch_size)
     for call in calls.values():  # warm-up: trace, and one call per padded length
         for text_a, text_b in inputs:
             call(text_a, text_b)
-    seconds = {name: [] for name in calls}
-    for _ in range(args.rounds):
-        for name, call in calls.items():
-            started = time.perf_counter()
-            for text_a, text_b in inputs:
-                call(text_a, text_b)
-            seconds[name].append(time.perf_counter() - started)
+    names = list(calls)
+    seconds = {name: [0.0] * args.rounds for name in names}
+    for round_index in range(args.rounds):
+        for batch_index, (text_a, text_b) in enumerate(inputs):
+            shift = (round_index * len(inputs) + batch_index) % len(names)
+            for name in names[shift:] + names[:shift]:
+                started = time.perf_counter()
+                calls[name](text_a, text_b)
+                seconds[name][round_index] += time.perf_counter() - started
     return {name: len(pairs) / statistics.median(values) for name, values in seconds.items()}
 
 
 def latency(calls, pairs, requests: int) -> dict:
-    """{variant: (p50 ms, p95 ms)} of single requests cycling through `pairs`, variants interleaved."""
+    """{variant: (p50 ms, p95 ms)} of single requests cycling through `pairs`, variants interleaved
+    request by request."""
     inputs = batches(pairs, 1)
     for call in calls.values():
         for text_a, text_b in inputs[:5]:
@@ -221,11 +245,12 @@ def latency(calls, pairs, requests: int) -> dict:
             for name, values in times.items()}
 
 
-def max_difference(calls, pairs, batch_size, name, reference="per_batch"):
+def max_difference(calls, pairs, batch_size, name, reference="default"):
     """Largest |probability difference| between two variants over `pairs`."""
     if name not in calls or reference not in calls:
         return None
-    return max(float(np.abs(calls[name](a, b) - calls[reference](a, b)).max()) for a, b in batches(pairs, batch_size))
+    return max(float(np.abs(calls[name](a, b) - calls[reference](a, b)).max())
+               for a, b in batches(pairs, batch_size))
 
 
 # -------------------------------------------------------------------------------------------- report
@@ -248,23 +273,30 @@ def onednn_enabled() -> str:
         return "unknown"
 
 
+def ratio(table, name, reference="today", column=None) -> str:
+    """How many times faster `name` is than `reference` ("-" without the reference): a speed ratio, or
+    a time ratio for a latency `column`."""
+    if reference not in table:
+        return "-"
+    if column is None:
+        return f"{table[name] / table[reference]:.2f}"
+    return f"{table[reference][column] / table[name][column]:.2f}"
+
+
 def print_report(args, speeds, short, long, lengths, differences) -> None:
-    today = "today"
     print()
     print(f"| variant | pairs/s (batch {args.batch_size}) | x today | short p50 ms | short p95 ms | "
           "x today (p50) | long p50 ms | long p95 ms | x today (p50) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in speeds:
-        ratio = lambda table, column: (f"{table[today][column] / table[name][column]:.2f}"  # noqa: E731
-                                       if today in table else "-")
-        speed_ratio = f"{speeds[name] / speeds[today]:.2f}" if today in speeds else "-"
-        print(f"| {name} | {speeds[name]:.1f} | {speed_ratio} | {short[name][0]:.2f} | {short[name][1]:.2f} | "
-              f"{ratio(short, 0)} | {long[name][0]:.2f} | {long[name][1]:.2f} | {ratio(long, 0)} |")
+        print(f"| {name} | {speeds[name]:.1f} | {ratio(speeds, name)} | {short[name][0]:.2f} | "
+              f"{short[name][1]:.2f} | {ratio(short, name, column=0)} | {long[name][0]:.2f} | "
+              f"{long[name][1]:.2f} | {ratio(long, name, column=0)} |")
     print()
     print("packed lengths (word pieces): " + ", ".join(f"{key} {value}" for key, value in lengths.items()))
     for name, value in differences.items():
         if value is not None:
-            print(f"max |probability difference| {name} vs per_batch over MRPC dev: {value:.2e}")
+            print(f"max |probability difference| {name} vs default over MRPC dev: {value:.2e}")
 
 
 def main(argv=None) -> int:
@@ -298,7 +330,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         calls = callers(args, model, config, tokenizer, folder, names)
         differences = {name: max_difference(calls, pairs, args.batch_size, name)
-                       for name in ("today", "fixed_lengths", "bfloat16")}
+                       for name in ("today", "whole_batch", "fixed_lengths", "bfloat16")}
         started = time.perf_counter()
         speeds = throughput(calls, pairs, args)
         short_latency = latency(calls, short, args.latency_requests)

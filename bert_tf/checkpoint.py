@@ -23,7 +23,6 @@ from absl import logging
 from bert_tf.errors import UserError
 from bert_tf.files import atomic_write_text, temporary_name
 
-
 INDEX_SUFFIX = ".index"
 DATA_SUFFIX = ".data-00000-of-00001"
 STATE_FILE = "checkpoint"
@@ -89,7 +88,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
             latest = latest_checkpoint(path)
             if latest:
                 return latest
-        prefixes = sorted(name[: -len(INDEX_SUFFIX)] for name in tf.io.gfile.listdir(path) if name.endswith(INDEX_SUFFIX))
+        prefixes = sorted(name[: -len(INDEX_SUFFIX)] for name in tf.io.gfile.listdir(path)
+                          if name.endswith(INDEX_SUFFIX))
         if len(prefixes) == 1:
             return os.path.join(path, prefixes[0])
         if not prefixes:

@@ -116,7 +116,9 @@ def import_tensorflow_quietly(verbose: bool = False) -> None:
     try:
         import tensorflow as tf
 
-        tf.config.list_logical_devices()
+        # Physical devices only: listing the logical ones starts the runtime, after which a
+        # MultiWorkerMirroredStrategy can no longer be created ("Collective ops must be configured at startup").
+        tf.config.list_physical_devices()
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
@@ -270,6 +272,8 @@ def run_options_from_flags(flag_values):
         export_dir=getattr(flag_values, "export_dir", None),
     )
     options.validate()
+    if options.strategy == "multi_worker_mirrored":
+        options.create_strategy()  # now, before reading inputs starts TensorFlow's runtime (it must come first)
     return options
 
 

@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from bert_tf.tasks.classification import dataset as classifier_dataset
 from bert_tf.tasks.classification import features as classifier_features
-
 from bert_tf.training import batching
 from bert_tf.training.progress import ProgressReporter
 
@@ -65,3 +64,29 @@ def test_progress_bar_and_log_lines():
     assert "loss 0.6931" in text and "lr 2.00e-05" in text and "12.5 ex/s" in text and "eta" in text
     line = ProgressReporter(total_steps=10, use_bar=False).line(5, 0.5, 10.0, None)
     assert line.startswith("step 5/10 loss 0.5000 10.0 ex/s")
+
+
+def test_progress_lines_at_least_every_30_seconds_without_a_terminal(monkeypatch):
+    from absl import logging as absl_logging
+
+    from bert_tf.training import progress
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    lines = []
+    monkeypatch.setattr(absl_logging, "info", lambda fmt, *args: lines.append(fmt % args))
+    reporter = ProgressReporter(total_steps=1000, log_every_steps=100, stream=io.StringIO(), use_bar=False)
+    for step in range(1, 6):  # 5 steps, 40 s apart: each logs although none is a multiple of 100
+        clock[0] += 40
+        reporter.update(step, loss=1.0, examples_per_second=2.0)
+    assert [line.split()[1] for line in lines] == ["1/1000", "2/1000", "3/1000", "4/1000", "5/1000"]
+    lines.clear()
+    reporter.update(6, loss=1.0, examples_per_second=2.0)  # 0 s later: quiet
+    assert lines == []
+
+    batches = progress.BatchProgress("evaluation", total_batches=10)
+    for _ in range(4):
+        clock[0] += 31
+        batches.update(8)
+    batches.close()
+    assert len(lines) == 5 and lines[0].startswith("evaluation: batch 1/10") and "32 examples" in lines[-1]

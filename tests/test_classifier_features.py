@@ -6,12 +6,12 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import require_shared
 
 from bert_tf import tokenization
 from bert_tf.tasks.classification import dataset as classifier_dataset
-from bert_tf.tasks.classification import features as cf
 from bert_tf.tasks.classification import examples as glue
-from conftest import require_shared
+from bert_tf.tasks.classification import features as cf
 
 _WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away", "it", "was", "good", "."]
 _VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + _WORDS + ["##s"]

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from bert_tf import BertConfig, tokenization
-
 from bert_tf.tasks.feature_extraction import examples as extraction_examples
 from bert_tf.tasks.feature_extraction import features
 from bert_tf.tasks.feature_extraction import run as extraction
@@ -167,6 +166,7 @@ def test_batch_padding_does_not_change_real_token_values(sentences, minilm_ckpt_
 
 
 # ------------------------------------------------------------------------------------ command line
+@pytest.mark.slow
 def test_command_line_subprocess_with_bert_dir(input_file, minilm_ckpt_dir, sentences, reference, tmp_path):
     output_file = tmp_path / "cli.jsonl"
     command = [sys.executable, str(PROJECT_ROOT / "extract_features.py"), f"--input_file={input_file}",

@@ -18,8 +18,8 @@ import tensorflow as tf  # noqa: E402
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
-import run_classifier  # noqa: E402
 import bert_tf  # noqa: E402
+import run_classifier  # noqa: E402
 from bert_tf.checkpoint import list_checkpoint, save_checkpoint  # noqa: E402
 
 NUM_TRAIN, NUM_DEV, NUM_TEST = 64, 24, 16
@@ -168,6 +168,7 @@ def subprocess_environment():
     return environment
 
 
+@pytest.mark.slow
 def test_rerun_after_sigkill_resumes_from_the_newest_checkpoint(mrpc_dir, tiny_ckpt_dir, tmp_path):
     output_dir = tmp_path / "out"
     # 64 examples / batch 16 * 10 epochs = 40 steps, a checkpoint every 4.

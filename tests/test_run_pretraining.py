@@ -10,14 +10,13 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import PROJECT_ROOT
 
 import bert_tf
-from bert_tf.tasks.pretraining import run as pretrain
 from bert_tf.checkpoint import latest_checkpoint, list_checkpoint, load_checkpoint
 from bert_tf.tasks.pretraining import losses
+from bert_tf.tasks.pretraining import run as pretrain
 from bert_tf.training.run_options import ModelFiles, RunOptions
-
-from conftest import PROJECT_ROOT
 
 TINY = "tiny_uncased_L-2_H-64_A-4"
 
@@ -70,6 +69,7 @@ def test_trains_on_original_records_and_writes_original_checkpoints(tmp_path, sh
     assert len(report.restored) == len(classifier.weights) - 2
 
 
+@pytest.mark.slow
 def test_masked_lm_loss_drops_by_a_third(tmp_path, shared, wikitext_records):
     """A tiny model from scratch on wikitext text: a few hundred steps cut the masked-LM loss by > 1/3."""
     before = pretrain.run(_config(tmp_path, shared, input_file=wikitext_records, do_train=False, do_eval=True,
@@ -82,6 +82,7 @@ def test_masked_lm_loss_drops_by_a_third(tmp_path, shared, wikitext_records):
     assert after["masked_lm_loss"] < before["masked_lm_loss"] * 2 / 3, (before, after)
 
 
+@pytest.mark.slow
 def test_accumulation_of_four_batches_of_8_equals_one_batch_of_32(tmp_path, shared, tiny_ckpt_dir):
     config_path = tmp_path / "bert_config.json"
     bert_config = json.loads((tiny_ckpt_dir / "bert_config.json").read_text())
@@ -116,6 +117,7 @@ def _command(tmp_path, shared, steps):
     ]
 
 
+@pytest.mark.slow
 def test_resumes_after_sigkill(tmp_path, shared):
     command = _command(tmp_path, shared, steps=400)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
@@ -138,6 +140,7 @@ def test_resumes_after_sigkill(tmp_path, shared):
     assert tf.train.load_checkpoint(final).get_tensor("global_step") == 400
 
 
+@pytest.mark.slow
 def test_bad_inputs_get_one_line_errors(tmp_path, shared):
     base = _command(tmp_path, shared, steps=2)
     cases = {

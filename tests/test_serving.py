@@ -496,11 +496,13 @@ BFLOAT16_TOLERANCE = 2e-2  # probabilities, mixed_bfloat16 against float32 (READ
 
 @pytest.fixture(scope="module")
 def padding_exports(models, tiny_ckpt_dir, tmp_path_factory):
-    """The 2-label model exported in-process three ways, loaded: per-batch padding (the default),
-    padded to max_seq_length (the old behaviour), and per-batch under mixed_bfloat16."""
+    """The 2-label model exported in-process, loaded: the defaults (per-batch padding, sub-batches of
+    8 rows), sub-batches of 2 rows, the whole batch at once, padded to max_seq_length (the old
+    behaviour), and the defaults under mixed_bfloat16."""
     model, _ = models[2]
     root = tmp_path_factory.mktemp("padding_exports")
-    settings = {"per_batch": {}, "max_length": {"pad_to_max_length": True},
+    settings = {"per_batch": {}, "sub_batches": {"sub_batch_size": 2},
+                "whole_batch": {"sub_batch_size": None}, "max_length": {"pad_to_max_length": True},
                 "bfloat16": {"serving_dtype": "mixed_bfloat16"}}
     paths = {name: serving.export_classifier(model, tiny_ckpt_dir / "vocab.txt", True, MAX_SEQ_LENGTH,
                                              ["0", "1"], root / name, **options)
@@ -528,11 +530,12 @@ def _call_text(loaded, pairs):
     return {key: value.numpy() for key, value in outputs.items()}, loaded.text_features(*text.values())
 
 
-def test_per_batch_padding_gives_the_padded_results(padding_exports, models, tokenizer, mrpc_pairs):
+@pytest.mark.parametrize("export", ["per_batch", "sub_batches", "whole_batch"])
+def test_per_batch_padding_gives_the_padded_results(export, padding_exports, models, tokenizer, mrpc_pairs):
     model, _ = models[2]
     for name, pairs in _padding_batches(mrpc_pairs).items():
         features, logits = _keras_logits(model, tokenizer, pairs)
-        outputs, packed = _call_text(padding_exports["per_batch"], pairs)
+        outputs, packed = _call_text(padding_exports[export], pairs)
         old_outputs, old_packed = _call_text(padding_exports["max_length"], pairs)
         np.testing.assert_allclose(outputs["probabilities"], _softmax(logits), atol=TOLERANCE, rtol=0,
                                    err_msg=name)
@@ -542,6 +545,27 @@ def test_per_batch_padding_gives_the_padded_results(padding_exports, models, tok
         _assert_features_equal(packed, features)
         assert old_packed["input_ids"].shape == (len(pairs), MAX_SEQ_LENGTH)
     assert _call_text(padding_exports["per_batch"], [("", "")])[1]["input_ids"].shape == (1, 8)
+
+
+def test_sorted_sub_batches_keep_row_order_and_cut_each_sub_batch():
+    from bert_tf.serving.sub_batches import map_sorted_sub_batches
+
+    lengths = [5, 17, 2, 9, 30, 3, 12]
+    mask = np.array([[1] * length + [0] * (40 - length) for length in lengths], np.int32)
+    ids = mask * np.arange(1, 41, dtype=np.int32)
+    features = {"input_mask": tf.constant(mask), "input_ids": tf.constant(ids)}
+
+    def row_facts(rows):  # per row: sum of its ids, and the width its sub-batch was cut to
+        width = tf.fill([tf.shape(rows["input_ids"])[0]], tf.shape(rows["input_ids"])[1])
+        return tf.cast(tf.stack([tf.reduce_sum(rows["input_ids"], axis=1), width], axis=1), tf.float32)
+
+    got = map_sorted_sub_batches(row_facts, features, 3, MAX_SEQ_LENGTH, pad_to_multiple_of=8,
+                                 output_shape=[2]).numpy()
+    np.testing.assert_array_equal(got[:, 0], [length * (length + 1) // 2 for length in lengths])
+    # Sorted: [2, 3, 5] -> 8, [9, 12, 17] -> 24, [30] -> 32.
+    assert got[:, 1].tolist() == [8, 24, 8, 24, 32, 8, 24]
+    assert map_sorted_sub_batches(row_facts, {key: value[:0] for key, value in features.items()}, 3,
+                                  MAX_SEQ_LENGTH, pad_to_multiple_of=8, output_shape=[2]).shape == (0, 2)
 
 
 def test_tf_serving_request_batching(padding_exports, models, tokenizer, mrpc_pairs):
@@ -574,13 +598,14 @@ def test_tf_serving_request_batching(padding_exports, models, tokenizer, mrpc_pa
     assert np.abs(_softmax(np.asarray(unmasked, np.float64)) - _softmax(logits)).max() > 100 * TOLERANCE
 
 
-def test_session_graph_pads_per_batch(padding_exports, models, tokenizer, mrpc_pairs):
+@pytest.mark.parametrize("export", ["per_batch", "sub_batches", "whole_batch"])
+def test_session_graph_pads_per_batch(export, padding_exports, models, tokenizer, mrpc_pairs):
     """The TF 1 session graph TF Serving runs: one graph for every padded length."""
     model, _ = models[2]
     batches = _padding_batches(mrpc_pairs)
     expected = {name: _softmax(_keras_logits(model, tokenizer, pairs)[1]) for name, pairs in batches.items()}
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], padding_exports["paths"]["per_batch"])
+        meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], padding_exports["paths"][export])
         signature = meta_graph.signature_def["serving_default"]
         for name, pairs in batches.items():
             feeds = {signature.inputs["text_a"].name: [a for a, _ in pairs],
@@ -606,11 +631,13 @@ def test_serving_dtype_flag(models, tiny_ckpt_dir, tmp_path, capsys):
     assert export_savedmodel.main(["export_savedmodel.py", *flags, "--serving_dtype=mixed_bfloat16"]) == 0
     path = capsys.readouterr().out.strip()
     types = set()
-    for function in tf.saved_model.load(path).signatures["serving_default"].graph.as_graph_def().library.function:
+    graph = tf.saved_model.load(path).signatures["serving_default"].graph.as_graph_def()
+    for function in graph.library.function:
         types.update(node.attr["DstT"].type for node in function.node_def if node.op == "Cast")
     assert tf.bfloat16.as_datatype_enum in types
     assert export_savedmodel.main(["export_savedmodel.py", *flags, "--serving_dtype=float16"]) == 2  # usage
-    assert "--serving_dtype=float16: value should be one of <float32|mixed_bfloat16>" in capsys.readouterr().err
+    message = "--serving_dtype=float16: value should be one of <float32|mixed_bfloat16>"
+    assert message in capsys.readouterr().err
 
 
 def test_export_option_errors_are_input_errors(models, tiny_ckpt_dir, tmp_path):
@@ -623,8 +650,10 @@ def test_export_option_errors_are_input_errors(models, tiny_ckpt_dir, tmp_path):
     with pytest.raises(InputError, match="not both"):
         serving.export_classifier(model, vocab_file, True, 16, ["0", "1"], tmp_path, pad_to_multiple_of=8,
                                   padded_lengths=[8])
-    with pytest.raises(InputError, match="positive integer"):
+    with pytest.raises(InputError, match="pad_to_multiple_of must be a positive integer"):
         serving.export_classifier(model, vocab_file, True, 16, ["0", "1"], tmp_path, pad_to_multiple_of=-8)
+    with pytest.raises(InputError, match="sub_batch_size must be a positive integer"):
+        serving.export_classifier(model, vocab_file, True, 16, ["0", "1"], tmp_path, sub_batch_size=0)
     assert not any(tmp_path.iterdir())
 
 

@@ -52,14 +52,14 @@ def official(data_dir, version, data_file, predictions_file, *extra):
 
 
 @pytest.fixture(scope="module", params=[("v1", True), ("v2", True), ("v1", False), ("v2", False)],
-                ids=["v1-pad_to_max_length", "v2-pad_to_max_length", "v1", "v2"])
+                ids=["v1", "v2", "v1-predict_pad_to_longest", "v2-predict_pad_to_longest"])
 def reference_run(request, refs_dir, tmp_path_factory):
     """`--do_predict` with the tiny fine-tuned checkpoint on the reference file of each version, batches
-    padded to max_seq_length (as the original) or to their longest window (the default)."""
+    padded to max_seq_length (the default, as the original) or to their longest window."""
     version, padded = request.param
     reference = refs_dir / "squad" / version
     output_dir = tmp_path_factory.mktemp(f"squad_{version}") / "out"
-    extra = ["--pad_to_max_length"] if padded else []
+    extra = [] if padded else ["--predict_pad_to_longest"]
     if version == "v2":
         threshold = (reference / "threshold.txt").read_text().strip()
         extra += ["--version_2_with_negative", f"--null_score_diff_threshold={threshold}"]

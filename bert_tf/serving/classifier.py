@@ -28,11 +28,16 @@ after `tf.saved_model.load`.
 
 Per-batch padding: `serving_default` truncates like the original with `max_seq_length`, but pads each
 request batch only to its longest packed row rounded up to a multiple of 8 (`pad_to_multiple_of`), never
-beyond `max_seq_length`, so a batch of short texts costs a short computation. The positions dropped are
-padding in every row and masked out of attention, so the outputs equal those of the batch padded to
+beyond `max_seq_length`, so a batch of short texts costs a short computation. The model then runs on
+length-sorted sub-batches of 8 rows (`sub_batch_size`), each cut to its own longest row rounded up to 8
+(`bert_tf.serving.sub_batches`): a long row no longer makes the whole batch long, and the smaller
+working set runs faster on CPU. The positions dropped are padding and masked out of attention, and no
+row's outputs depend on the other rows, so the outputs equal those of the batch padded to
 `max_seq_length` (to float rounding, 1e-5 in the tests). `export_classifier(pad_to_max_length=True)`
-keeps the old behaviour (every row padded to `max_seq_length`, for comparisons); `padded_lengths`
-pads to the smallest of a fixed set of lengths instead (measured slower on MRPC text: BENCHMARKS.md).
+keeps the old behaviour (every row padded to `max_seq_length`, the whole batch at once; for
+comparisons); `padded_lengths` pads to the smallest of a fixed set of lengths instead (measured slower
+than multiples of 8 on MRPC text: BENCHMARKS.md); `sub_batch_size=None` runs the whole batch at once
+(e.g. for a GPU, where large batches pay).
 
 TF Serving request batching (`enable_batching`, with or without `pad_variable_length_inputs`) merges
 requests along dimension 0. `serving_default`'s inputs and outputs have no other variable dimension, so
@@ -88,7 +93,8 @@ import tensorflow as tf
 
 from bert_tf import tokenization
 from bert_tf.errors import InputError
-from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer
+from bert_tf.serving.sub_batches import map_sorted_sub_batches
+from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer, positive_int
 
 __all__ = [
     "SERVING_SIGNATURE",
@@ -96,6 +102,7 @@ __all__ = [
     "TENSORFLOW_TEXT_OPS",
     "MIN_TF_SERVING_VERSION",
     "PAD_TO_MULTIPLE_OF",
+    "SUB_BATCH_SIZE",
     "SERVING_DTYPES",
     "ClassifierServingModule",
     "canonical_serving_dtype",
@@ -109,8 +116,10 @@ __all__ = [
 SERVING_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "serve_ids"
 MIN_TF_SERVING_VERSION = "2.12"
-# `serving_default` pads each batch to its longest row rounded up to a multiple of this.
+# `serving_default` pads each batch to its longest row rounded up to a multiple of this,
 PAD_TO_MULTIPLE_OF = 8
+# and runs the model on length-sorted sub-batches of this many rows.
+SUB_BATCH_SIZE = 8
 # Dtype policies an export can serve under (`serving_dtype`).
 SERVING_DTYPES = ("float32", "mixed_bfloat16")
 LABELS_FILE = os.path.join("assets.extra", "labels.txt")
@@ -134,10 +143,13 @@ class ClassifierServingModule(tf.Module):
       label_list: label strings, index = class id (ignored for regression).
       is_regression: one output, returned as `predictions` [batch].
       is_pair_task: `serving_default` also takes `text_b`.
+      sub_batch_size: run the raw-text signature's model on length-sorted sub-batches of this many rows
+        (`bert_tf.serving.sub_batches`); None: the whole batch at once.
     """
 
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
-                 is_regression: bool = False, is_pair_task: bool = True):
+                 is_regression: bool = False, is_pair_task: bool = True,
+                 sub_batch_size: Optional[int] = None):
         super().__init__(name="bert_classifier_serving")
         self.tokenizer = tokenizer
         # The tf.Variables themselves (not Keras' wrappers), tracked explicitly: see `_tf_variables`.
@@ -146,6 +158,8 @@ class ClassifierServingModule(tf.Module):
         self.is_pair_task = bool(is_pair_task)
         self.label_strings = [str(label) for label in label_list]
         self.cls_id = int(tokenizer.cls_id)
+        self.sub_batch_size = (None if sub_batch_size is None
+                               else positive_int("sub_batch_size", sub_batch_size))
         # A plain function closing over the model: keeps the Keras model out of the object graph.
         self._logits = _logits_function(model)
 
@@ -181,18 +195,28 @@ class ClassifierServingModule(tf.Module):
         return signatures
 
     # -- traced bodies ------------------------------------------------------------------------------
-    def _outputs(self, input_ids, input_mask, segment_ids) -> Dict[str, tf.Tensor]:
-        logits = self._logits(input_ids, input_mask, segment_ids)
+    def _outputs(self, logits) -> Dict[str, tf.Tensor]:
         if self.is_regression:
             return {"predictions": logits[:, 0]}
         return {"probabilities": tf.nn.softmax(logits, axis=-1)}
 
     def _serve_ids(self, input_ids, input_mask, segment_ids):
-        return self._outputs(input_ids, mask_batcher_padding(input_ids, input_mask, self.cls_id),
-                             segment_ids)
+        input_mask = mask_batcher_padding(input_ids, input_mask, self.cls_id)
+        return self._outputs(self._logits(input_ids, input_mask, segment_ids))
+
+    def _features_logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+        return self._logits(features["input_ids"], features["input_mask"], features["segment_ids"])
 
     def _text_outputs(self, features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        outputs = self._outputs(features["input_ids"], features["input_mask"], features["segment_ids"])
+        if self.sub_batch_size:
+            num_outputs = 1 if self.is_regression else len(self.label_strings)
+            tokenizer = self.tokenizer
+            logits = map_sorted_sub_batches(
+                self._features_logits, features, self.sub_batch_size, tokenizer.max_seq_length,
+                tokenizer.pad_to_multiple_of, tokenizer.padded_lengths, output_shape=[num_outputs])
+        else:
+            logits = self._features_logits(features)
+        outputs = self._outputs(logits)
         if not self.is_regression:
             labels = tf.constant(self.label_strings, tf.string)
             outputs["label"] = tf.gather(labels, tf.argmax(outputs["probabilities"], axis=-1,
@@ -369,7 +393,8 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
                       is_pair_task: bool = True, pad_to_max_length: bool = False,
                       pad_to_multiple_of: Optional[int] = None,
                       padded_lengths: Optional[Sequence[int]] = None,
-                      serving_dtype: str = "float32") -> str:
+                      serving_dtype: str = "float32",
+                      sub_batch_size: Optional[int] = SUB_BATCH_SIZE) -> str:
     """Writes `model` as a SavedModel under `export_dir/<version>/` for TF Serving.
 
     Args:
@@ -382,14 +407,18 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
       export_dir: the model base path TF Serving watches; created if needed.
       is_regression: export `predictions` [batch] instead of `probabilities`/`label`.
       is_pair_task: `serving_default` takes `text_a` and `text_b` (else `text_a` only).
-      pad_to_max_length: pad every raw-text request to `max_seq_length` (the behaviour before
-        per-batch padding; kept for comparisons). Overrides the two options below.
+      pad_to_max_length: pad every raw-text request to `max_seq_length` and run the whole batch at
+        once (the behaviour before per-batch padding; kept for comparisons). Overrides
+        `pad_to_multiple_of`, `padded_lengths` and `sub_batch_size`.
       pad_to_multiple_of: pad each raw-text batch to its longest row rounded up to a multiple of this
         (at most `max_seq_length`); default `PAD_TO_MULTIPLE_OF` (8) unless `padded_lengths` is given.
       padded_lengths: instead, pad each batch to the smallest of these lengths that holds its longest
         row (`max_seq_length` is always one).
       serving_dtype: `float32`, or `mixed_bfloat16` to serve a copy of the model built under that
         Keras dtype policy (see the module docstring).
+      sub_batch_size: run `serving_default`'s model on length-sorted sub-batches of this many rows,
+        each cut to its own padded length (`bert_tf.serving.sub_batches`); None: the whole batch at
+        once.
 
     Returns:
       The path of the new version folder, `export_dir/<version>`.
@@ -403,7 +432,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
     _check_export_settings(model, max_seq_length, label_list, is_regression, is_pair_task)
     _check_vocab_fits(model, vocab_file)
     if pad_to_max_length:
-        pad_to_multiple_of = padded_lengths = None
+        pad_to_multiple_of = padded_lengths = sub_batch_size = None
     elif pad_to_multiple_of is None and padded_lengths is None:
         pad_to_multiple_of = PAD_TO_MULTIPLE_OF
     tokenizer = InGraphBertTokenizer(vocab_file, do_lower_case=do_lower_case,
@@ -411,7 +440,8 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
                                      pad_to_multiple_of=pad_to_multiple_of, padded_lengths=padded_lengths)
     model = _model_for_dtype(model, serving_dtype)
     module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
-                                     is_regression=is_regression, is_pair_task=is_pair_task)
+                                     is_regression=is_regression, is_pair_task=is_pair_task,
+                                     sub_batch_size=sub_batch_size)
 
     tf.io.gfile.makedirs(export_dir)
     temporary = os.path.join(export_dir, f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")

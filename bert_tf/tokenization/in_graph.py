@@ -74,6 +74,7 @@ __all__ = [
     "InGraphBertTokenizer",
     "TENSORFLOW_TEXT_OPS",
     "check_padding",
+    "positive_int",
     "pack_ids_in_graph",
     "padded_length_in_graph",
     "truncated_pair_lengths_in_graph",
@@ -172,6 +173,17 @@ def truncated_pair_lengths_in_graph(length_a: tf.Tensor, length_b: tf.Tensor,
     return new_a, new_b
 
 
+def positive_int(name: str, value) -> int:
+    """`value` as an int after checking that it is a positive integer (not a bool).
+
+    Raises:
+      InputError: naming `name`.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_padding(max_seq_length: int, pad_to_multiple_of: Optional[int] = None,
                   padded_lengths: Optional[Sequence[int]] = None
                   ) -> Tuple[Optional[int], Optional[Tuple[int, ...]]]:
@@ -192,10 +204,7 @@ def check_padding(max_seq_length: int, pad_to_multiple_of: Optional[int] = None,
     if pad_to_multiple_of is not None and padded_lengths is not None:
         raise InputError("give pad_to_multiple_of or padded_lengths, not both")
     if pad_to_multiple_of is not None:
-        if isinstance(pad_to_multiple_of, bool) or int(pad_to_multiple_of) != pad_to_multiple_of \
-                or pad_to_multiple_of < 1:
-            raise InputError(f"pad_to_multiple_of must be a positive integer, got {pad_to_multiple_of!r}")
-        return int(pad_to_multiple_of), None
+        return positive_int("pad_to_multiple_of", pad_to_multiple_of), None
     if padded_lengths is not None:
         lengths = sorted({int(length) for length in padded_lengths} | {int(max_seq_length)})
         bad = [length for length in lengths if not 1 <= length <= max_seq_length]

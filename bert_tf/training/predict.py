@@ -13,6 +13,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.training import sharding
+from bert_tf.training.progress import BatchProgress
+
 
 @dataclasses.dataclass
 class PredictResult:
@@ -45,7 +48,8 @@ def split_element(element) -> Tuple[Any, Any]:
 
 
 def predict(model, dataset: tf.data.Dataset, strategy: Optional[tf.distribute.Strategy] = None,
-            output_keys: Sequence[str] = ("logits",), use_xla: bool = False) -> PredictResult:
+            output_keys: Sequence[str] = ("logits",), use_xla: bool = False,
+            title: str = "prediction") -> PredictResult:
     """Runs `model(features, training=False)` over `dataset` under `strategy` and collects numpy outputs.
 
     Args:
@@ -55,9 +59,12 @@ def predict(model, dataset: tf.data.Dataset, strategy: Optional[tf.distribute.St
       strategy: default: the current (default) strategy.
       output_keys: which outputs to return.
       use_xla: compile the forward pass with XLA (once per distinct batch shape).
+      title: names the pass in the progress lines (logged at least every 30 seconds and at the end).
 
     Returns:
-      A `PredictResult`, rows in dataset order.
+      A `PredictResult`, rows in dataset order. Under several replicas each predicts its slice of every batch
+      (`bert_tf.training.sharding`) and the slices come back in order, on every worker: each example exactly
+      once, a last partial batch included.
 
     Raises:
       KeyError: the model has no output named in `output_keys`.
@@ -75,18 +82,23 @@ def predict(model, dataset: tf.data.Dataset, strategy: Optional[tf.distribute.St
         result = {"outputs": {key: outputs[key] for key in output_keys}, "features": vector_features}
         if labels is not None:
             result["labels"] = labels
-        return result
+        # A scalar per replica becomes one row, so that replicas' results concatenate.
+        return tf.nest.map_structure(lambda value: value[None] if value.shape.rank == 0 else value, result)
 
     replica_fn = tf.function(replica_fn, jit_compile=use_xla, reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
     def step(element):
-        return strategy.run(replica_fn, args=(element,))
+        return sharding.gather(strategy, strategy.run(replica_fn, args=(element,)))
 
     collected: Dict[str, list] = {}
     batch_sizes: List[int] = []
-    for element in strategy.experimental_distribute_dataset(dataset):
+    cardinality = int(dataset.cardinality())
+    progress = BatchProgress(title, cardinality if cardinality > 0 else None)
+    for element in sharding.distribute_dataset(strategy, dataset):
         batch_sizes.append(_collect_batch(strategy, step(element), collected))
+        progress.update(batch_sizes[-1])
+    progress.close()
     arrays = {name: np.concatenate(parts, axis=0) for name, parts in collected.items()}
     outputs = {key: arrays.pop(f"outputs/{key}") for key in output_keys if f"outputs/{key}" in arrays}
     labels = arrays.pop("labels", None)

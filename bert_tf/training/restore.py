@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import checkpoint as checkpoint_io
 from bert_tf.checkpoint import CheckpointError
+from bert_tf.training import sharding, strategies
 
 _MISMATCHES_SHOWN = 3
 
@@ -86,13 +88,49 @@ def restore_or_initialize(model, output_dir: Optional[str], init_checkpoint: Opt
     """
     latest = check_output_dir_checkpoint(model, output_dir) if output_dir else None
     if latest is not None:
-        return _resume(model, latest, optimizer)
-    if init_checkpoint:
+        info = _resume(model, latest, optimizer)
+    elif init_checkpoint:
         report = checkpoint_io.load_checkpoint(model, init_checkpoint, expected_missing=expected_missing)
         logging.info("Initialized from %s: %s", report.checkpoint, report.summary())
-        return RestoreInfo("init_checkpoint", report.checkpoint, 0, report)
-    logging.warning("No checkpoint in %s and no init_checkpoint: the model starts from random weights", output_dir)
-    return RestoreInfo("none", None, 0, None)
+        info = RestoreInfo("init_checkpoint", report.checkpoint, 0, report)
+    else:
+        logging.warning("No checkpoint in %s and no init_checkpoint: the model starts from random weights",
+                        output_dir)
+        info = RestoreInfo("none", None, 0, None)
+    check_workers_agree(model, info, output_dir)
+    return info
+
+
+def weights_fingerprint(model) -> List[float]:
+    """[sum, sum of absolute values] of all of `model`'s weights (float64): equal weights, equal fingerprints."""
+    total = magnitude = 0.0
+    for variable in model.weights:
+        values = np.asarray(variable.numpy(), dtype=np.float64)
+        total += float(values.sum())
+        magnitude += float(np.abs(values).sum())
+    return [total, magnitude]
+
+
+def check_workers_agree(model, info: RestoreInfo, output_dir: Optional[str]) -> None:
+    """Under several workers (inside their strategy's scope), checks that all restored the same step and weights.
+
+    Every worker reads the newest checkpoint of the same `output_dir`; one that sees another folder (not a shared
+    file system) or another `init_checkpoint` would train mirrored variables that differ, silently.
+
+    Raises:
+      CheckpointError: the workers' steps or weights differ (on every worker).
+    """
+    strategy = tf.distribute.get_strategy()
+    if sharding.num_workers(strategy) == 1:
+        return
+    values = strategies.values_of_all_workers(strategy, [info.global_step] + weights_fingerprint(model))
+    if np.all(values == values[:1]):
+        return
+    steps = ", ".join(str(int(step)) for step in values[:, 0])
+    raise CheckpointError(
+        f"the workers restored different weights (global_step per replica: {steps}; this worker: "
+        f"{info.checkpoint or 'random initialization'}): every worker must see the same --output_dir {output_dir} "
+        "(a shared file system or a bucket) and the same --init_checkpoint")
 
 
 def _resume(model, latest: str, optimizer) -> RestoreInfo:

@@ -19,6 +19,8 @@ import dataclasses
 import os
 from typing import Optional, Sequence, Tuple
 
+from absl import logging
+
 from bert_tf.errors import InputError
 
 BERT_CONFIG_NAME = "bert_config.json"
@@ -205,13 +207,22 @@ class RunOptions:
         self.strategy = key
 
     def create_strategy(self):
-        """The `tf.distribute.Strategy` (raises InputError when it cannot be created, e.g. no TPU)."""
+        """The `tf.distribute.Strategy` (raises InputError when it cannot be created, e.g. no TPU).
+
+        Under several workers without `--seed`, sets `seed` to one drawn by the first worker: each worker
+        builds the same shuffled input and keeps its share of every batch (`bert_tf.training.sharding`).
+        """
         from bert_tf.training import strategies
 
         try:
-            return strategies.create_strategy(self.strategy, self.tpu_address)
+            strategy = strategies.create_strategy(self.strategy, self.tpu_address)
         except ValueError as error:
             raise InputError(str(error)) from None
+        if self.seed is None:
+            self.seed = strategies.shared_seed(strategy, None)
+            if self.seed is not None:
+                logging.info("No --seed: the workers shuffle their input with seed %d", self.seed)
+        return strategy
 
     def trainer_config(self, num_train_steps: int, init_checkpoint: Optional[str],
                        expected_missing: Sequence[str] = (), on_tpu: bool = False,

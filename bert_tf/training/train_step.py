@@ -20,8 +20,12 @@ from bert_tf.training.predict import split_element
 LossFn = Callable[[Mapping[str, tf.Tensor], Any, Mapping[str, tf.Tensor]], tf.Tensor]
 
 
-def replica_mean_loss(loss: tf.Tensor) -> tf.Tensor:
+def replica_mean_loss(loss: tf.Tensor, global_batch_size=None) -> tf.Tensor:
     """This replica's share of the global-batch mean: per-example [B] -> sum / global batch; scalar -> / replicas.
+
+    Args:
+      loss: per-example losses [B] or this replica's mean loss.
+      global_batch_size: the examples of all replicas together (`global_batch_size`); None: B x replicas.
 
     Raises:
       ValueError: a loss of rank 2 or more.
@@ -31,7 +35,9 @@ def replica_mean_loss(loss: tf.Tensor) -> tf.Tensor:
         return loss / tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
     if loss.shape.rank != 1:
         raise ValueError(f"loss_fn must return per-example losses [batch] or a scalar, got shape {loss.shape}")
-    return tf.nn.compute_average_loss(loss)
+    if global_batch_size is None:
+        return tf.nn.compute_average_loss(loss)
+    return tf.math.divide_no_nan(tf.reduce_sum(loss), tf.cast(global_batch_size, tf.float32))
 
 
 def per_replica_function(function: Callable, jit_compile: bool) -> Callable:
@@ -54,18 +60,31 @@ def batch_size(features) -> tf.Tensor:
     return tf.cast(tf.shape(first)[0], tf.int64)
 
 
-def make_forward_backward(model, optimizer, loss_fn: LossFn) -> Callable:
-    """`forward_backward(features, labels)` -> (this replica's share of the mean loss, gradients).
+def global_batch_size(features) -> tf.Tensor:
+    """The examples of a step on all replicas together (float32; the sum over replicas of `batch_size`).
 
-    Runs in the replica context. Under loss scaling the gradients are those of the scaled loss (the
-    optimizer unscales them).
+    Replicas may hold unequal slices of a global batch (`bert_tf.training.sharding`), so the global batch is
+    summed rather than taken as the local batch times the replicas. Call in the replica context, outside XLA.
+    """
+    rows = tf.cast(batch_size(features), tf.float32)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return rows
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, rows)
+
+
+def make_forward_backward(model, optimizer, loss_fn: LossFn) -> Callable:
+    """`forward_backward(features, labels, global_rows)` -> (this replica's share of the mean loss, gradients).
+
+    Runs in the replica context; `global_rows` is the step's `global_batch_size`. Under loss scaling the
+    gradients are those of the scaled loss (the optimizer unscales them).
     """
 
-    def forward_backward(features, labels):
+    def forward_backward(features, labels, global_rows):
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = model(features, training=True)
-            loss = replica_mean_loss(loss_fn(outputs, labels, features))
+            loss = replica_mean_loss(loss_fn(outputs, labels, features), global_rows)
             scaled_loss = optimizer.scale_loss(loss) if precision.uses_loss_scaling(optimizer) else loss
         gradients = tape.gradient(scaled_loss, variables)
         return loss, gradients
@@ -101,12 +120,12 @@ def make_train_function(model, optimizer, loss_fn: LossFn, strategy: tf.distribu
         forward_backward = per_replica_function(forward_backward, jit_compile=True)
 
     def train_replica(features, labels):
-        loss, gradients = forward_backward(features, labels)
+        loss, gradients = forward_backward(features, labels, global_batch_size(features))
         optimizer.apply(gradients, variables)
         return loss, batch_size(features)
 
     def accumulate_replica(features, labels):
-        loss, gradients = forward_backward(features, labels)
+        loss, gradients = forward_backward(features, labels, global_batch_size(features))
         accumulator.accumulate(gradients)
         return loss, batch_size(features)
 

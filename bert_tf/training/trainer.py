@@ -23,6 +23,12 @@ accumulating their gradients, and applies their mean once: `global_step` counts 
 
 Batches may differ in sequence length (per-batch padding): the step function takes the dataset *iterator*, whose
 element spec has `None` dimensions, so it is traced once (XLA still compiles once per distinct shape).
+
+Under several replicas or workers (`--strategy=mirrored`, `multi_worker_mirrored`) each replica gets its slice of
+every global batch (`bert_tf.training.sharding`): N workers running the same command with `TF_CONFIG` end with
+the weights one process gets with the same global batch and seed. Only the chief writes checkpoints and
+summaries; every worker resumes from the chief's newest checkpoint in the shared `output_dir`, and continues the
+input where the steps before left it, so an interrupted and restarted run ends as an uninterrupted one does.
 """
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ from absl import logging
 
 from bert_tf import checkpoint as checkpoint_io
 from bert_tf.errors import TrainingError
-from bert_tf.training import keras_overrides, optimization, precision, strategies
+from bert_tf.training import keras_overrides, optimization, precision, sharding, strategies
 from bert_tf.training.restore import RestoreInfo, restore_or_initialize
 from bert_tf.training.summaries import ThroughputTimer, TrainingReporter
 from bert_tf.training.train_step import LossFn, make_train_function
@@ -313,11 +319,19 @@ class Trainer:
         logging.info("Saved checkpoint %s", prefix)
         return prefix
 
-    def _distribute(self, dataset):
-        """The dataset (or dataset function) distributed over the strategy's replicas."""
-        if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
-            return self.strategy.distribute_datasets_from_function(dataset)
-        return self.strategy.experimental_distribute_dataset(dataset)
+    def _distribute(self, dataset, start_step: int):
+        """The dataset (or dataset function) distributed over the strategy's replicas, from `start_step` on.
+
+        Each replica gets its slice of every global batch (`sharding.distribute_dataset`); a resumed run skips
+        the batches the steps before it consumed, so that it sees the batches an uninterrupted run would.
+        """
+        skip_batches = start_step * self.config.num_accumulation_steps
+        if skip_batches:
+            logging.info("Resuming at step %d: skipping the %d batches its steps consumed", start_step, skip_batches)
+        if self.strategy.num_replicas_in_sync > 1:
+            logging.info("Each global batch is split over %d replicas on %d worker(s)",
+                         self.strategy.num_replicas_in_sync, sharding.num_workers(self.strategy))
+        return sharding.distribute_dataset(self.strategy, dataset, skip_batches)
 
     def _run_call(self, iterator, num_steps: int, timer: ThroughputTimer) -> Tuple[float, int, int]:
         """One timed call of the step function (`num_steps` updates); returns (mean loss, examples, global step)."""
@@ -329,14 +343,27 @@ class Trainer:
         timer.add(time.perf_counter() - call_start, examples)
         return loss, examples, step
 
+    def _run_call_or_explain(self, iterator, num_steps: int, timer: ThroughputTimer, step: int):
+        """`_run_call`; a lost worker (a collective that cannot complete) becomes a TrainingError on what to do."""
+        try:
+            return self._run_call(iterator, num_steps, timer)
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as error:
+            if sharding.num_workers(self.strategy) == 1:
+                raise
+            latest = checkpoint_io.latest_checkpoint(self.config.output_dir)
+            raise TrainingError(
+                f"lost a worker at step {step} ({str(error.message).splitlines()[0]}): start the same command "
+                f"again on every worker; they resume from {latest or 'the start'}") from None
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     def train(self, dataset: Union[tf.data.Dataset, Callable[[tf.distribute.InputContext], tf.data.Dataset]]
               ) -> TrainResult:
         """Trains until `num_train_steps` (resuming from output_dir's newest checkpoint if there is one).
 
-        A checkpoint is written every save_checkpoints_steps and at the end. A resumed run reads the dataset
-        from its beginning again (as the original Estimator's input_fn did).
+        A checkpoint is written every save_checkpoints_steps and at the end. A resumed run skips the batches
+        of the steps already made (the original Estimator read the input from its beginning again), so that
+        with a seeded input it trains on what an uninterrupted run would have.
 
         Args:
           dataset: yields (features dict, labels) global batches (micro-batches with accumulation) and must
@@ -364,7 +391,7 @@ class Trainer:
             self._train_function = make_train_function(
                 self.model, self.optimizer, self.loss_fn, self.strategy, self.accumulator, config.use_xla,
                 config.num_accumulation_steps, config.steps_per_loop)
-        iterator = iter(self._distribute(dataset))
+        iterator = iter(self._distribute(dataset, start_step))
         guard = TrainingGuard(check_loss=not precision.uses_loss_scaling(self.optimizer))
         timer = ThroughputTimer()
         losses: List[float] = []
@@ -374,7 +401,7 @@ class Trainer:
             while step < config.num_train_steps:
                 num_steps = cadence.steps_in_next_call(step, config.steps_per_loop, config.num_train_steps)
                 previous_step = step
-                loss, examples, step = self._run_call(iterator, num_steps, timer)
+                loss, examples, step = self._run_call_or_explain(iterator, num_steps, timer, step)
                 losses.append(loss)
                 guard.check(loss, previous_step, step)
                 reporter.report(previous_step, step, loss, examples, self._learning_rate(step))

@@ -8,12 +8,18 @@
 * `output_dir/bert_tf.lock` holds the process id while the run lasts; a second run into the same folder
   is refused while that process lives (a lock left by a killed run is taken over).
 * Temporary files (`*.tmp-*`) that a killed run left are removed.
+
+It yields the folder this process writes its files to (features, results, predictions, exports): `output_dir`
+itself, except on the non-chief workers of a multi-worker run, which write to a temporary folder of their own,
+deleted at the end, and only read `output_dir` (the chief's checkpoints).
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 from typing import Iterator
 
 from absl import logging
@@ -92,17 +98,22 @@ def _acquire_lock(output_dir: str) -> str:
 
 
 @contextlib.contextmanager
-def claim_output_dir(output_dir: str, task: str, chief: bool = True) -> Iterator[None]:
-    """Holds `output_dir` for one run of `task` (see the module docstring).
+def claim_output_dir(output_dir: str, task: str, chief: bool = True) -> Iterator[str]:
+    """Holds `output_dir` for one run of `task` (see the module docstring); yields the folder to write to.
 
     Args:
       output_dir: the run's folder (created if missing).
       task: the task's name, recorded and compared.
-      chief: False for non-chief workers of a multi-worker run: they neither lock nor record.
+      chief: False for non-chief workers of a multi-worker run: they neither lock nor record, and write to
+        a temporary folder (yielded, deleted at the end) instead of `output_dir`.
     """
     files._gfile().makedirs(output_dir)
     if not chief:
-        yield
+        scratch = tempfile.mkdtemp(prefix="bert_tf_worker_")
+        try:
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return
     local = not files.is_remote(output_dir)
     lock = _acquire_lock(output_dir) if local else None
@@ -111,7 +122,7 @@ def claim_output_dir(output_dir: str, task: str, chief: bool = True) -> Iterator
         removed = files.remove_stale_temporaries(output_dir)
         if removed:
             logging.info("Removed %d temporary files an interrupted run left in %s", removed, output_dir)
-        yield
+        yield output_dir
     except UserError:
         raise  # a run refused for bad input leaves the folder as it was
     except BaseException:

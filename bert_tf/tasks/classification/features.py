@@ -11,7 +11,7 @@ so files written by the original can be read here and the other way round.
 """
 import dataclasses
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf

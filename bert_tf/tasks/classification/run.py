@@ -42,12 +42,11 @@ from bert_tf.tasks.classification import dataset as classifier_dataset
 from bert_tf.tasks.classification import examples as glue
 from bert_tf.tasks.classification import features as classifier_features
 from bert_tf.tasks.classification import metrics
-from bert_tf.training import optimization, precision, strategies, workspace
+from bert_tf.training import optimization, precision, sharding, strategies, workspace
 from bert_tf.training.predict import predict
 from bert_tf.training.restore import restore_or_initialize
+from bert_tf.training.run_options import FineTuningOptions, ModelFiles, RunOptions, load_bert_config, load_tokenizer
 from bert_tf.training.trainer import Trainer, TrainResult
-from bert_tf.training.run_options import (FineTuningOptions, ModelFiles, RunOptions, load_bert_config,
-                                          load_tokenizer)
 
 CLASSIFIER_HEAD = ("output_weights", "output_bias")
 TEST_RESULTS_FILE = "test_results.tsv"
@@ -128,9 +127,9 @@ def _read_examples(processor: glue.DataProcessor, data_dir: str, split: str) -> 
 
 # ---------------------------------------------------------------------------------------------- feature files
 def _feature_file(config: ClassifierConfig, processor: glue.DataProcessor, tokenizer, examples: Sequence,
-                  split: str, padded_count: int) -> str:
-    """Writes (or reuses) `output_dir/<train|eval|predict>.tf_record` for `examples`; returns its path."""
-    path = os.path.join(config.options.output_dir, _FEATURE_FILES[split])
+                  split: str, padded_count: int, folder: str) -> str:
+    """Writes (or reuses) `<folder>/<train|eval|predict>.tf_record` for `examples`; returns its path."""
+    path = os.path.join(folder, _FEATURE_FILES[split])
     settings = {
         "task": processor.task_name,
         "do_lower_case": bool(config.model.do_lower_case),
@@ -225,7 +224,9 @@ def run(config: ClassifierConfig) -> ClassifierResult:
         return BertClassifier(bert_config, num_labels, dtype=dtype_policy)
 
     task = f"classification/{processor.task_name}"
-    with workspace.claim_output_dir(options.output_dir, task, chief=strategies.is_chief(strategy)):
+    chief = strategies.is_chief(strategy)
+    # write_dir: output_dir, or a temporary folder on the other workers of a multi-worker run.
+    with workspace.claim_output_dir(options.output_dir, task, chief=chief) as write_dir:
         result = ClassifierResult(num_train_steps=num_train_steps)
         if config.do_train:
             trainer = Trainer(
@@ -238,10 +239,11 @@ def run(config: ClassifierConfig) -> ClassifierResult:
                 strategy=strategy,
             )
             trainer.build()  # raises CheckpointError for an output_dir checkpoint of another model
-            train_file = _feature_file(config, processor, tokenizer, train_examples, "train", len(train_examples))
+            train_file = _feature_file(config, processor, tokenizer, train_examples, "train", len(train_examples),
+                                       write_dir)
             logging.info("***** Running training *****")
             logging.info("  Num examples = %d", len(train_examples))
-            logging.info("  Batch size = %d", recipe.train_batch_size)
+            logging.info("  Batch size = %s", sharding.describe_batch(strategy, recipe.train_batch_size))
             logging.info("  Num steps = %d", num_train_steps)
             result.train = trainer.train(classifier_dataset.training_dataset(
                 train_file, config.max_seq_length, recipe.train_batch_size, is_regression,
@@ -263,20 +265,20 @@ def run(config: ClassifierConfig) -> ClassifierResult:
         def run_inference(title, examples, split, batch_size):
             """Caches `examples` as `<split>` features (padded to whole batches on TPUs) and predicts them."""
             padded = _padded_count(len(examples), batch_size, on_tpu)
-            feature_file = _feature_file(config, processor, tokenizer, examples, split, padded)
+            feature_file = _feature_file(config, processor, tokenizer, examples, split, padded, write_dir)
             logging.info("***** Running %s *****", title)
             logging.info("  Num examples = %d (%d actual, %d padding)", padded, len(examples), padded - len(examples))
-            logging.info("  Batch size = %d", batch_size)
+            logging.info("  Batch size = %s", sharding.describe_batch(strategy, batch_size))
             dataset = classifier_dataset.make_classifier_dataset(
                 feature_file, config.max_seq_length, batch_size, is_training=False, is_regression=is_regression,
                 pad_to_max_length=config.pad_to_max_length or on_tpu, drop_remainder=on_tpu)
-            return predict(model, dataset, strategy=strategy)
+            return predict(model, dataset, strategy=strategy, title=title)
 
         if config.do_eval:
             prediction = run_inference("evaluation", eval_examples, "dev", recipe.eval_batch_size)
             result.eval_results = metrics.eval_results_from_predictions(processor.task_name, prediction,
                                                                         is_regression, global_step)
-            files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), result.eval_results)
+            files.write_eval_results(os.path.join(write_dir, files.EVAL_RESULTS_FILE), result.eval_results)
             logging.info("***** Eval results *****")
             for key in sorted(result.eval_results):
                 logging.info("  %s = %s", key, result.eval_results[key])
@@ -284,21 +286,24 @@ def run(config: ClassifierConfig) -> ClassifierResult:
         if config.do_predict:
             prediction = run_inference("prediction", predict_examples, "test", recipe.predict_batch_size)
             logits = prediction.outputs["logits"][:len(predict_examples)]
-            result.test_results_file = os.path.join(options.output_dir, TEST_RESULTS_FILE)
+            result.test_results_file = os.path.join(write_dir, TEST_RESULTS_FILE)
             write_test_results(result.test_results_file, logits, is_regression)
 
-        if options.export_dir:
-            result.export_path = export_model(model, processor, config)
+        if options.export_dir:  # every worker exports (saving may synchronize them); only the chief's stays
+            export_dir = options.export_dir if chief else os.path.join(write_dir, "export")
+            result.export_path = export_model(model, processor, config, export_dir)
         return result
 
 
-def export_model(model, processor: glue.DataProcessor, config: ClassifierConfig) -> str:
-    """Exports `model` for TF Serving with `bert_tf.serving.export_for_task`; returns the version folder."""
+def export_model(model, processor: glue.DataProcessor, config: ClassifierConfig,
+                 export_dir: Optional[str] = None) -> str:
+    """Exports `model` for TF Serving with `bert_tf.serving.export_for_task` under `export_dir` (default:
+    `--export_dir`); returns the version folder."""
     from bert_tf import serving  # imported late: only needed with --export_dir
 
     try:
         path = serving.export_for_task(model, processor, config.model.vocab_file, config.model.do_lower_case,
-                                       config.max_seq_length, config.options.export_dir)
+                                       config.max_seq_length, export_dir or config.options.export_dir)
     except ValueError as error:
         raise InputError(f"--export_dir: {error}") from None
     logging.info("Exported the SavedModel to %s", path)

@@ -33,10 +33,15 @@ from bert_tf import files, tokenization
 from bert_tf.checkpoint import load_checkpoint, resolve_checkpoint
 from bert_tf.config import BertConfig
 from bert_tf.modeling import BertModel
-from bert_tf.training.run_options import load_bert_config
 from bert_tf.tasks.feature_extraction.examples import FeatureExtractionError, iter_examples
-from bert_tf.tasks.feature_extraction.features import (InputFeatures, batch_inputs, convert_single_example,
-                                                       feature_to_json, parse_layer_indexes)
+from bert_tf.tasks.feature_extraction.features import (
+    InputFeatures,
+    batch_inputs,
+    convert_single_example,
+    feature_to_json,
+    parse_layer_indexes,
+)
+from bert_tf.training.run_options import load_bert_config
 
 
 @dataclasses.dataclass
@@ -133,7 +138,8 @@ def _check_settings(config: ExtractionConfig, bert_config: BertConfig) -> List[i
             f"was only trained up to max_position_embeddings={bert_config.max_position_embeddings}"
         )
     if config.max_seq_length < 2:
-        raise FeatureExtractionError(f"--max_seq_length must be >= 2 (room for [CLS] and [SEP]), got {config.max_seq_length}")
+        raise FeatureExtractionError(
+            f"--max_seq_length must be >= 2 (room for [CLS] and [SEP]), got {config.max_seq_length}")
     if config.batch_size < 1:
         raise FeatureExtractionError(f"--batch_size must be >= 1, got {config.batch_size}")
     return parse_layer_indexes(config.layers, bert_config.num_hidden_layers)

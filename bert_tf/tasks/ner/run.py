@@ -46,9 +46,8 @@ from bert_tf.tasks.ner import features as ner_features
 from bert_tf.training import optimization, precision, strategies, workspace
 from bert_tf.training.predict import predict
 from bert_tf.training.restore import restore_or_initialize
+from bert_tf.training.run_options import FineTuningOptions, ModelFiles, RunOptions, load_bert_config, load_tokenizer
 from bert_tf.training.trainer import Trainer, TrainResult
-from bert_tf.training.run_options import (FineTuningOptions, ModelFiles, RunOptions, load_bert_config,
-                                          load_tokenizer)
 
 TASK_NAME = "ner"
 TRAIN_FILE = "train.txt"

@@ -1,4 +1,8 @@
-"""The pretraining input pipeline: the original tool's TFRecords -> batches, as the original `input_fn_builder`."""
+"""The pretraining input pipeline: the original tool's TFRecords -> batches, as the original `input_fn_builder`.
+
+`training_input` chooses how several workers share it (`bert_tf.training.sharding`): by example (each worker
+keeps its slice of the one-process batches), or by file when there are at least as many files as workers.
+"""
 from __future__ import annotations
 
 import os
@@ -8,6 +12,7 @@ import tensorflow as tf
 
 from bert_tf.tasks.pretraining.losses import LossDenominators
 from bert_tf.tasks.pretraining.records import check_pretraining_tfrecord, pretraining_feature_spec
+from bert_tf.training import sharding
 
 
 def check_input_files(files: Sequence[str], max_seq_length: int, max_predictions_per_seq: int) -> None:
@@ -23,11 +28,13 @@ def make_pretraining_dataset(
     batch_size: int,
     is_training: bool,
     seed: int | None = None,
+    drop_remainder: bool | None = None,
 ) -> tf.data.Dataset:
     """Batches of the original pretraining records, as the original `input_fn_builder`.
 
     Training: files shuffled and repeated, records interleaved across files and shuffled (buffer 100),
-    fixed-size batches (remainder dropped). Evaluation: files in order, read once, remainder kept.
+    fixed-size batches (remainder dropped). Evaluation: files in order, read once, remainder kept unless
+    `drop_remainder` (static shapes, for TPUs).
 
     Yields dicts of int32 `input_ids`, `input_mask`, `segment_ids` [B, S], `masked_lm_positions`,
     `masked_lm_ids` [B, P], `next_sentence_labels` [B, 1] and float32 `masked_lm_weights` [B, P].
@@ -47,7 +54,7 @@ def make_pretraining_dataset(
         dataset = dataset.shuffle(100, seed=seed)
     else:
         dataset = tf.data.TFRecordDataset(list(files))
-    dataset = dataset.batch(batch_size, drop_remainder=is_training)
+    dataset = dataset.batch(batch_size, drop_remainder=is_training if drop_remainder is None else drop_remainder)
 
     def parse(serialized):
         features = tf.io.parse_example(serialized, spec)
@@ -79,3 +86,38 @@ def attach_loss_weights(dataset: tf.data.Dataset, micro_batch_size: int, num_mic
     if num_micro_batches > 1:
         dataset = dataset.unbatch().batch(micro_batch_size, drop_remainder=True)
     return dataset
+
+
+def training_input(files: Sequence[str], max_seq_length: int, max_predictions_per_seq: int, batch_size: int,
+                   num_accumulation_steps: int, seed: int | None, input_sharding: str = "auto", workers: int = 1):
+    """What `Trainer.train` takes: global batches (by example), or a per-worker function (by file).
+
+    Args:
+      batch_size: the global batch of one micro-batch (`--train_batch_size`); an update takes
+        `num_accumulation_steps` of them (see `attach_loss_weights`).
+      input_sharding: `auto`, `example` or `file` (`sharding.choose_sharding`).
+      workers: the number of workers.
+
+    By file, worker w reads every `workers`-th file from the w-th and batches `batch_size / workers` of their
+    records; the masked-LM loss is normalized over each worker's share of the batch (as the original did per
+    TPU core). The batches then depend on the number of workers (see `bert_tf.training.sharding`).
+
+    Raises:
+      ValueError: `file` sharding where it cannot work.
+    """
+    mode = sharding.choose_sharding(input_sharding, len(files), workers, batch_size)
+
+    def pipeline(shard_files, micro_batch):
+        dataset = make_pretraining_dataset(shard_files, max_seq_length, max_predictions_per_seq,
+                                           micro_batch * num_accumulation_steps, is_training=True, seed=seed)
+        return attach_loss_weights(dataset, micro_batch, num_accumulation_steps)
+
+    if mode == sharding.BY_EXAMPLE:
+        return pipeline(files, batch_size)
+
+    def per_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        batches = pipeline(sharding.worker_files(files, context), batch_size // context.num_input_pipelines)
+        local = sharding.local_replicas(context)
+        return sharding.replica_batches(batches, local, 0, local)
+
+    return per_worker

@@ -40,6 +40,9 @@ class PretrainingConfig:
       max_eval_steps: evaluation batches at most.
       optimizer: `adamw` (the original AdamWeightDecay) or `lamb`.
       num_accumulation_steps: batches of `train_batch_size` accumulated into one update.
+      input_sharding: how several workers share the input: `example` (each its slice of the batches one
+        process makes: the same weights for any number of workers), `file` (each its own files; needs at
+        least as many files as workers) or `auto` (by file when possible).
     """
 
     input_file: str
@@ -57,6 +60,7 @@ class PretrainingConfig:
     max_eval_steps: int = 100
     optimizer: str = "adamw"
     num_accumulation_steps: int = 1
+    input_sharding: str = "auto"
 
 
 def check_config(config: PretrainingConfig) -> None:
@@ -91,7 +95,7 @@ def evaluate(model, dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, 
     if max_steps:
         dataset = dataset.take(max_steps)
     prediction = predict(_eval_statistics_model(model), dataset, strategy=strategy,
-                         output_keys=losses.EVAL_STATISTICS, use_xla=use_xla)
+                         output_keys=losses.EVAL_STATISTICS, use_xla=use_xla, title="evaluation")
     return losses.eval_results(prediction.outputs, prediction.batch_sizes, global_step)
 
 
@@ -116,7 +120,7 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
       UserError: bad flags, records or checkpoints (one line, before anything is written).
     """
     from bert_tf.modeling import BertPretrainingModel
-    from bert_tf.training import optimization, strategies, workspace
+    from bert_tf.training import optimization, sharding, strategies, workspace
     from bert_tf.training.trainer import Trainer
 
     check_config(config)
@@ -125,11 +129,21 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
     input_files = files.expand_input_files(config.input_file)
     pretraining_dataset.check_input_files(input_files, config.max_seq_length, config.max_predictions_per_seq)
     strategy = options.create_strategy()
+    on_tpu = strategies.is_tpu_strategy(strategy)
+    if config.do_train:
+        try:
+            train_input = pretraining_dataset.training_input(
+                input_files, config.max_seq_length, config.max_predictions_per_seq, config.train_batch_size,
+                config.num_accumulation_steps, options.seed, config.input_sharding, sharding.num_workers(strategy))
+        except ValueError as error:
+            raise InputError(f"--input_sharding: {error}") from None
 
-    with workspace.claim_output_dir(options.output_dir, "pretraining", chief=strategies.is_chief(strategy)):
+    # write_dir: output_dir, or a temporary folder on the other workers of a multi-worker run.
+    with workspace.claim_output_dir(options.output_dir, "pretraining", chief=strategies.is_chief(strategy)) \
+            as write_dir:
         trainer = Trainer(
             options.trainer_config(config.num_train_steps if config.do_train else 1, config.model.init_checkpoint,
-                                   expected_missing=PRETRAINING_HEADS,
+                                   expected_missing=PRETRAINING_HEADS, on_tpu=on_tpu,
                                    num_accumulation_steps=config.num_accumulation_steps),
             model_fn=lambda dtype: BertPretrainingModel(bert_config, dtype=dtype),
             optimizer_config=optimization.OptimizerConfig(
@@ -147,21 +161,17 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
                             restore_info.checkpoint, len(restore_info.report.initialized))
         results: Dict[str, object] = {}
         if config.do_train:
-            group_size = config.train_batch_size * config.num_accumulation_steps
-            dataset = pretraining_dataset.make_pretraining_dataset(
-                input_files, config.max_seq_length, config.max_predictions_per_seq, group_size, is_training=True,
-                seed=options.seed)
-            dataset = pretraining_dataset.attach_loss_weights(dataset, config.train_batch_size,
-                                                              config.num_accumulation_steps)
+            logging.info("Batch size = %s, input sharded by %s", sharding.describe_batch(
+                strategy, config.train_batch_size), "file" if callable(train_input) else "example")
             with _naming_corrupted_inputs(input_files):
-                results["train"] = trainer.train(dataset)
+                results["train"] = trainer.train(train_input)
         if config.do_eval:
             dataset = pretraining_dataset.make_pretraining_dataset(
                 input_files, config.max_seq_length, config.max_predictions_per_seq, config.eval_batch_size,
-                is_training=False)
+                is_training=False, drop_remainder=on_tpu)
             with _naming_corrupted_inputs(input_files):
                 eval_results = evaluate(trainer.model, dataset, strategy, config.max_eval_steps,
                                         trainer.global_step, use_xla=options.use_xla)
-            files.write_eval_results(os.path.join(options.output_dir, files.EVAL_RESULTS_FILE), eval_results)
+            files.write_eval_results(os.path.join(write_dir, files.EVAL_RESULTS_FILE), eval_results)
             results["eval"] = eval_results
         return results

@@ -17,14 +17,15 @@ a shuffle buffer of 100; loss = mean of the start and end softmax cross-entropie
 AdamWeightDecay with warmup and linear decay over `int(len(examples) / train_batch_size * num_train_epochs)`
 steps. A re-run resumes from output_dir's newest checkpoint.
 
-Batches (training and prediction) are padded only to their longest window, rounded up to a multiple of 8.
-Two consequences, both gone with `pad_to_max_length` (`--pad_to_max_length`): the training softmax runs
-over fewer padding positions than the original's `max_seq_length` ones; and the original ranks every
-position of a window for its n-best lists, padding included, so a padding position past the batch's
-length, which it may rank among a window's `n_best_size` best, is not there to take that slot: the
-n-best lists can then differ from the original's in their lowest entries (on the shared references:
-`predictions.json` and `null_odds.json` identical, 7 of 188 n-best lists longer by a low-probability
-span). With `pad_to_max_length` the files are the original's.
+Training batches are padded only to their longest window, rounded up to a multiple of 8 (the training
+softmax then runs over fewer padding positions than the original's; `--pad_to_max_length` pads to
+`max_seq_length`). Prediction batches are padded to `max_seq_length`, as the original: it ranks every
+position of a window for its n-best lists, padding included, and a padding position it ranks among a
+window's `n_best_size` best takes that slot, so only full-length logits reproduce its n-best lists
+exactly. `predict_pad_to_longest` (`--predict_pad_to_longest`) pads prediction batches to their longest
+window too, about twice as fast at 384: the n-best lists can then gain low-probability entries (on the
+shared references: `predictions.json` and `null_odds.json` identical, 7 of 188 n-best lists longer by a
+low-probability span).
 
 Prediction uses the model just trained, else output_dir's newest checkpoint, else `--init_checkpoint`,
 which must hold the `cls/squad/*` head (a pretrained `bert_model.ckpt` alone is refused).
@@ -81,8 +82,10 @@ class SquadConfig:
       null_score_diff_threshold: answer "" when null score - best non-null score exceeds this.
       verbose_logging: log every skipped training answer and answer-projection failure.
       pad_to_max_length: pad every batch to max_seq_length instead of its longest window (always on TPUs).
-        The original ranks all max_seq_length positions of a window, padding included, and padding
-        positions can take n-best slots: only full-length logits reproduce its n-best lists exactly.
+      predict_pad_to_longest: pad prediction batches to their longest window too (faster). By default
+        prediction pads to max_seq_length: the original ranks all max_seq_length positions of a window,
+        padding included, and padding positions can take n-best slots, so only full-length logits
+        reproduce its n-best lists exactly.
     """
 
     model: ModelFiles
@@ -101,6 +104,7 @@ class SquadConfig:
     null_score_diff_threshold: float = 0.0
     verbose_logging: bool = False
     pad_to_max_length: bool = False
+    predict_pad_to_longest: bool = False
 
 
 @dataclasses.dataclass
@@ -235,7 +239,8 @@ def _predict_results(model, config: SquadConfig, feature_file: str, strategy,
 
     dataset = squad_dataset.make_dataset(feature_file, max_seq_length, config.recipe.predict_batch_size,
                                          is_training=False,
-                                         pad_to_max_length=config.pad_to_max_length or on_tpu)
+                                         pad_to_max_length=(config.pad_to_max_length or on_tpu
+                                                            or not config.predict_pad_to_longest))
     prediction = predict(full_length_model, dataset, strategy=strategy, output_keys=("start_logits", "end_logits"))
     unique_ids = prediction.features["unique_ids"]
     return [postprocess.RawResult(int(unique_id), start, end) for unique_id, start, end in
