@@ -13,73 +13,53 @@ such as run_classifier.py's `--output_dir`); it must contain the classifier head
 `bert_tf.serving` (signatures documented there). `--serving_dtype=mixed_bfloat16` serves the model
 under that Keras dtype policy.
 """
-import functools
 import os
 
 from absl import flags, logging
 
 from bert_tf import cli
+from bert_tf.errors import InputError
+from bert_tf.tasks.squad import export as squad_export
 
 _PROGRAM = "export_savedmodel.py"
-_error = functools.partial(cli.print_error, _PROGRAM)  # _error(message, code=1) -> exit code
 _REQUIRED_FLAGS = ("task_name", "export_dir")
 _CLASSIFIER_HEAD = ("output_weights", "output_bias")
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """Defines the script's flags on `flag_values` (names and defaults as in run_classifier.py)."""
-    flags.DEFINE_string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ...).",
-                        flag_values=flag_values)
-    flags.DEFINE_alias("task", "task_name", flag_values=flag_values)
-    flags.DEFINE_string("bert_config_file", None,
-                        "The config json file corresponding to the pre-trained BERT model.",
-                        flag_values=flag_values)
-    flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.",
-                        flag_values=flag_values)
-    flags.DEFINE_bool("do_lower_case", True,
-                      "Whether to lower case the input text. Should be True for uncased models and False "
-                      "for cased models.", flag_values=flag_values)
-    flags.DEFINE_string("init_checkpoint", None,
-                        "The fine-tuned checkpoint: a prefix, or a folder with a `checkpoint` state file "
-                        "(e.g. run_classifier.py's --output_dir).", flag_values=flag_values)
-    flags.DEFINE_integer("max_seq_length", 128,
-                         "The maximum total input sequence length after WordPiece tokenization. "
-                         "Sequences longer than this will be truncated.", flag_values=flag_values)
-    flags.DEFINE_string("export_dir", None,
-                        "The model base path: the SavedModel is written to <export_dir>/<unix time>/.",
-                        flag_values=flag_values)
-    flags.DEFINE_string("bert_dir", None,
-                        "A released model folder: sets --vocab_file and --bert_config_file to its "
-                        "vocab.txt and bert_config.json unless they are given.", flag_values=flag_values)
-    flags.DEFINE_enum("serving_dtype", "float32", ["float32", "mixed_bfloat16"],
-                      "Dtype policy of the served model: mixed_bfloat16 runs the matmuls in bfloat16 "
-                      "(faster on CPUs with AVX-512 BF16/AMX and on GPUs; probabilities within 2e-2 "
-                      "of float32).", flag_values=flag_values)
+    define = cli.FlagDefiner(flag_values)
+    define.string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ..., or squad).")
+    define.alias("task", "task_name")
+    cli.define_model_flags(define, init_checkpoint_help="The fine-tuned checkpoint: a prefix, or a folder with a "
+                                                        "`checkpoint` state file (e.g. run_classifier.py's "
+                                                        "--output_dir).")
+    define.integer("max_seq_length", 128, "The maximum total input sequence length after WordPiece tokenization. "
+                                          "Sequences longer than this will be truncated.")
+    define.string("export_dir", None, "The model base path: the SavedModel is written to <export_dir>/<unix time>/.")
+    define.string("bert_dir", None, "A released model folder: sets --vocab_file and --bert_config_file to its "
+                                    "vocab.txt and bert_config.json unless they are given.")
+    define.choice("serving_dtype", "float32", ["float32", "mixed_bfloat16"],
+                  "Dtype policy of the served model: mixed_bfloat16 runs the matmuls in bfloat16 (faster on CPUs "
+                  "with AVX-512 BF16/AMX and on GPUs; probabilities within 2e-2 of float32).")
+    squad_export.define_export_flags(flag_values)  # --task_name=squad: doc_stride, max_query_length, ...
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """Bad input to the export: a missing flag or file, a checkpoint without the classifier head."""
 
 
 def _model_files(flag_values):
-    """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises ExportError."""
+    """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises a `UserError`."""
     from bert_tf.checkpoint import resolve_checkpoint
-    from bert_tf.training.run_options import BERT_CONFIG_NAME, VOCAB_NAME
 
-    vocab_file, bert_config_file = flag_values.vocab_file, flag_values.bert_config_file
-    if flag_values.bert_dir:
-        if not os.path.isdir(flag_values.bert_dir):
-            raise ExportError(f"--bert_dir {flag_values.bert_dir} is not a folder")
-        vocab_file = vocab_file or os.path.join(flag_values.bert_dir, VOCAB_NAME)
-        bert_config_file = bert_config_file or os.path.join(flag_values.bert_dir, BERT_CONFIG_NAME)
-    missing = [name for name, value in (("vocab_file", vocab_file), ("bert_config_file", bert_config_file),
-                                        ("init_checkpoint", flag_values.init_checkpoint)) if not value]
-    if missing:
-        raise ExportError("missing " + ", ".join(f"--{name}" for name in missing))
-    for name, path in (("vocab_file", vocab_file), ("bert_config_file", bert_config_file)):
+    if not flag_values.init_checkpoint:
+        raise ExportError("missing --init_checkpoint (the fine-tuned checkpoint or its run's --output_dir)")
+    model = cli.model_files_from_flags(flag_values)
+    for name, path in (("vocab_file", model.vocab_file), ("bert_config_file", model.bert_config_file)):
         if not os.path.isfile(path):
             raise ExportError(f"--{name} {path} not found")
-    return vocab_file, bert_config_file, resolve_checkpoint(flag_values.init_checkpoint)
+    return model.vocab_file, model.bert_config_file, resolve_checkpoint(model.init_checkpoint)
 
 
 def _check_classifier_head(prefix: str) -> None:
@@ -97,15 +77,22 @@ def _task_processor(flag_values):
     missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
     if missing:
         raise ExportError("missing " + ", ".join(f"--{name}" for name in missing))
+    if flag_values.task_name.lower() == squad_export.SQUAD_TASK_NAME:
+        return None  # not a GLUE task: bert_tf.tasks.squad.export
     from bert_tf.tasks.classification import examples as glue
 
-    return glue.get_processor(flag_values.task_name)
+    try:
+        return glue.get_processor(flag_values.task_name)
+    except ValueError as error:
+        raise ExportError(str(error)) from None
 
 
 def export_from_flags(flag_values) -> str:
     """Builds the task's BertClassifier, loads the checkpoint strictly and exports; returns the path."""
     processor = _task_processor(flag_values)
     vocab_file, bert_config_file, checkpoint = _model_files(flag_values)
+    if processor is None:  # --task_name=squad
+        return squad_export.export_from_flags(flag_values, vocab_file, bert_config_file, checkpoint)
     _check_classifier_head(checkpoint)
 
     import bert_tf
@@ -122,19 +109,14 @@ def export_from_flags(flag_values) -> str:
 
 
 def run(flag_values) -> int:
-    """Runs the export with parsed flags; returns the exit status (0, or 1 after a one-line error)."""
-    try:
-        _task_processor(flag_values)  # flag errors are reported before the slow TensorFlow import
-    except ValueError as error:
-        return _error(cli.one_line(error))
-    import tensorflow as tf
-
+    """Runs the export with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
+    _task_processor(flag_values)  # flag errors are reported before the model is built
     try:
         path = export_from_flags(flag_values)
-    except (ValueError, OSError) as error:
-        return _error(cli.one_line(error))
-    except tf.errors.OpError as error:
-        return _error(cli.one_line(error))
+    except InputError:
+        raise
+    except ValueError as error:  # a setting the export cannot serve (e.g. longer than the model's positions)
+        raise ExportError(cli.one_line(error)) from None
     print(path)
     return 0
 

@@ -1,7 +1,7 @@
 """bert_tf: BERT in TensorFlow 2 / Keras 3, loading and writing the original google-research/bert checkpoints.
 
-The top-level names are imported lazily, so that `import bert_tf.tasks.classification.examples` or `bert_tf.tokenization`
-does not pay for importing Keras and TensorFlow.
+The top-level names are imported lazily, so that `import bert_tf.tasks.classification.examples` or
+`bert_tf.tokenization` does not pay for importing Keras and TensorFlow.
 """
 import importlib
 

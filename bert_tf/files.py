@@ -109,6 +109,12 @@ def expand_input_files(input_file: Union[str, Sequence[str]], flag_name: str = "
     return files
 
 
+def missing_output_folder(path: str):
+    """The folder of output file `path` when it is local and does not exist, else None."""
+    folder = os.path.dirname(path)
+    return folder if folder and not is_remote(path) and not os.path.isdir(folder) else None
+
+
 def file_digest(path: str, chunk_size: int = 1 << 20) -> str:
     """The SHA-256 of a file's content, as hex (used to key caches on content, not on times)."""
     digest = hashlib.sha256()

@@ -202,9 +202,11 @@ def test_bad_conll_files_fail_before_writing(capsys, conll_dir, tiny_ckpt_dir, t
 
 def test_missing_files_and_export_dir_fail_before_writing(capsys, conll_dir, tiny_ckpt_dir, tmp_path):
     output_dir = tmp_path / "out"
+    not_a_folder = tmp_path / "export_file"
+    not_a_folder.write_text("a file")
     assert_fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_train",
-                                                           f"--export_dir={tmp_path / 'export'}"),
-                         "--export_dir: NER export is not available yet")
+                                                           f"--export_dir={not_a_folder}"),
+                         "exists and is not a folder")
     assert_fails_cleanly(capsys, output_dir, command_flags(tmp_path, output_dir, tiny_ckpt_dir, "--do_eval"),
                          "no dev.txt or valid.txt")
     assert_fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict",

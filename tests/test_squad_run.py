@@ -236,6 +236,8 @@ def test_flag_errors(tmp_path, refs_dir, capsys):
     assert "At least one of `do_train` or `do_predict` must be True." in capsys.readouterr().err
     assert run_main(*tiny_squad_flags(refs_dir), "--do_predict", predict, output, "--max_query_length=125") == 1
     assert "must be greater than max_query_length" in capsys.readouterr().err
-    assert run_main(*tiny_squad_flags(refs_dir), "--do_predict", predict, output, "--export_dir=/tmp/x") == 1
-    assert "SQuAD export is not available yet" in capsys.readouterr().err
+    not_a_folder = tmp_path / "export_file"
+    not_a_folder.write_text("a file")
+    assert run_main(*tiny_squad_flags(refs_dir), "--do_predict", predict, output, f"--export_dir={not_a_folder}") == 1
+    assert "exists and is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -5,9 +5,10 @@ to a multiple of `LENGTH_MULTIPLE` (8), which every task uses in training, evalu
 the attention mask makes the real tokens' outputs independent of the padding.
 
 `group_windows_by_length` (`--group_by_length`): random batches of 32 MRPC pairs are padded to ~84
-tokens on average although the mean example has 53; sorting each window of `window_batches` consecutive (already shuffled) batches by length before cutting it
-into batches brings the padded length down to ~61 (8 batches), about 1.4 times fewer tokens per step. The
-batches of a window are then shuffled, so the model does not see lengths in order.
+tokens on average although the mean example has 53; sorting each window of `window_batches`
+consecutive (already shuffled) batches by length before cutting it into batches brings the padded
+length down to ~61 (8 batches), about 1.4 times fewer tokens per step. The batches of a window are then
+shuffled, so the model does not see lengths in order.
 
 This changes which examples share a batch, not which examples are seen: it is an option, off by default
 (`--group_by_length`), since the original recipe uses random batches.

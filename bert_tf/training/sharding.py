@@ -54,8 +54,11 @@ def describe_batch(strategy: tf.distribute.Strategy, global_batch_size: int) -> 
 
 
 def _without_auto_shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` not auto-sharded by TensorFlow, and in a deterministic order (every worker must build the same
+    batches: a parallel map or interleave must not reorder them)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    options.deterministic = True
     return dataset.with_options(options)
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
@@ -351,9 +352,12 @@ class Trainer:
             if sharding.num_workers(self.strategy) == 1:
                 raise
             latest = checkpoint_io.latest_checkpoint(self.config.output_dir)
+            reasons = [line.strip() for line in str(error.message).splitlines()
+                       if re.search(r"peer|socket|connect|unavailable|down|deadline", line, re.IGNORECASE)]
+            reason = f"{type(error).__name__}: {reasons[0][:100]}" if reasons else type(error).__name__
             raise TrainingError(
-                f"lost a worker at step {step} ({str(error.message).splitlines()[0]}): start the same command "
-                f"again on every worker; they resume from {latest or 'the start'}") from None
+                f"lost a worker at step {step} ({reason}): start the same command again on every worker; they "
+                f"resume from {latest or 'the start'}") from None
 
     # -- the loop ---------------------------------------------------------------------------------------
 

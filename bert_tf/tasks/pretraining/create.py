@@ -43,7 +43,7 @@ import random
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from bert_tf.files import expand_input_files, is_remote, split_comma_list
+from bert_tf.files import expand_input_files, missing_output_folder, split_comma_list
 from bert_tf.tasks.pretraining.corpus import (
     Document,
     PretrainingDataError,
@@ -131,8 +131,8 @@ def split_output_files(output_file: Union[str, Sequence[str]]) -> List[str]:
     if not files:
         raise PretrainingDataError("--output_file is empty: give one or more comma-separated files")
     for path in files:
-        folder = os.path.dirname(path)
-        if not is_remote(path) and folder and not os.path.isdir(folder):
+        folder = missing_output_folder(path)
+        if folder:
             raise PretrainingDataError(f"--output_file {path}: folder {folder} does not exist")
     return files
 

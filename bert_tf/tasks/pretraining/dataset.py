@@ -41,7 +41,7 @@ def make_pretraining_dataset(
     """
     spec = pretraining_feature_spec(max_seq_length, max_predictions_per_seq)
     options = tf.data.Options()
-    options.deterministic = seed is not None
+    options.deterministic = seed is not None or not is_training  # evaluation: the same batches every time
     if is_training:
         dataset = tf.data.Dataset.from_tensor_slices(list(files)).repeat()
         dataset = dataset.shuffle(len(files), seed=seed)

@@ -255,9 +255,7 @@ class InstanceBuilder:
         order: List[int] = []
         if self.original_draws:
             self._shuffle(groups)
-            for group in groups:
-                if len(order) >= num_to_predict:
-                    break
+            for group in _until(groups, lambda: len(order) >= num_to_predict):
                 if len(order) + len(group) > num_to_predict:
                     continue  # a whole word that does not fit is skipped
                 order += group  # groups are disjoint: never already covered
@@ -291,9 +289,7 @@ class InstanceBuilder:
         order: List[int] = []
         if self.original_draws:
             self._shuffle(groups)
-            for group in groups:
-                if len(order) >= num_to_predict:
-                    break
+            for group in _until(groups, lambda: len(order) >= num_to_predict):
                 start, end = starts[group], starts[group + 1]
                 if end - start == 1:  # most words are one piece
                     if len(order) < num_to_predict:
@@ -354,6 +350,14 @@ class InstanceBuilder:
                             masked_with_mask_token=self._num_mask_token,
                             masked_kept=masked - self._num_mask_token - self._num_random,
                             masked_random=self._num_random)
+
+
+def _until(items: List, is_full) -> Iterator:
+    """Yields `items` in order while `is_full()` is false (checked before each one)."""
+    for item in items:
+        if is_full():
+            return
+        yield item
 
 
 def _random_order_until(groups: List, randbelow, is_full) -> Iterator:

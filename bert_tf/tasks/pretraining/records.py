@@ -29,6 +29,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from bert_tf.errors import InputError
+from bert_tf.files import is_remote, missing_output_folder
 
 __all__ = [
     "PRETRAINING_FEATURE_NAMES",
@@ -308,10 +309,6 @@ class _ExampleHeads(dict):
         return head
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path
-
-
 def write_tfrecord_files(records: Sequence[bytes], output_files: Sequence[str]) -> List[int]:
     """Writes `records` round-robin to `output_files` (record i -> file i % len(output_files)).
 
@@ -324,8 +321,8 @@ def write_tfrecord_files(records: Sequence[bytes], output_files: Sequence[str]) 
     if not output_files:
         raise PretrainingRecordError("no output file given")
     for path in output_files:
-        folder = os.path.dirname(path)
-        if not _is_remote(path) and folder and not os.path.isdir(folder):
+        folder = missing_output_folder(path)
+        if folder:
             raise PretrainingRecordError(f"output file {path}: folder {folder} does not exist")
     temp_paths = [f"{path}.tmp-{os.getpid()}" for path in output_files]
     counts = [0] * len(output_files)
@@ -342,7 +339,7 @@ def write_tfrecord_files(records: Sequence[bytes], output_files: Sequence[str]) 
         for writer in writers:
             writer.close()
         for temp_path, path in zip(temp_paths, output_files):
-            if _is_remote(path):
+            if is_remote(path):
                 tf.io.gfile.rename(temp_path, path, overwrite=True)
             else:
                 os.replace(temp_path, path)
@@ -351,7 +348,7 @@ def write_tfrecord_files(records: Sequence[bytes], output_files: Sequence[str]) 
             writer.close()
         for temp_path in temp_paths:
             try:
-                if _is_remote(temp_path):
+                if is_remote(temp_path):
                     tf.io.gfile.remove(temp_path)
                 elif os.path.exists(temp_path):
                     os.remove(temp_path)

@@ -1,0 +1,261 @@
+"""`--strategy=multi_worker_mirrored`: two worker processes on 127.0.0.1 train as one process does.
+
+Each test starts the workers (and the one-process run they are compared with) as subprocesses at once, with
+`TF_CONFIG` naming ports the OS picked; every process is killed in `finally`. The tiny model's config is
+copied with dropout 0.0 so that runs are deterministic. Equality holds with per-batch padding: every worker
+builds the same global batches (trimmed to their longest example) and keeps its slice, so the replicas see
+the lengths one process sees (no --pad_to_max_length needed).
+"""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf.checkpoint import latest_checkpoint
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROCESS_TIMEOUT = 200  # seconds for one run (they take ~30-60 s on 2 cores)
+ATOL = 1e-5
+PRETRAINING_FILES = ("original_sample_text_seq128.tfrecord", "original_wikitext2_wwm_seq128.tfrecord")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def free_ports(count):
+    """Ports the OS hands out for port 0 (closed again, for the workers' servers to bind)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class Runs:
+    """Starts run scripts as subprocesses (logs in `folder`) and kills whatever is left at the end."""
+
+    def __init__(self, folder):
+        self.folder = pathlib.Path(folder)
+        self.processes = []
+        self.scratch = self.folder / "tmp"  # TMPDIR of every process: non-chief workers' scratch folders
+        self.scratch.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name, script, flags, tf_config=None):
+        environment = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
+                           TMPDIR=str(self.scratch))
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+        environment.pop("TF_CONFIG", None)
+        if tf_config is not None:
+            environment["TF_CONFIG"] = json.dumps(tf_config)
+        log = open(self.folder / f"{name}.log", "w")
+        process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / script), *flags], cwd=PROJECT_ROOT,
+                                   env=environment, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        process.name = name
+        self.processes.append(process)
+        return process
+
+    def start_workers(self, name, script, flags, ports):
+        """One process per port, all with the same command; worker 0 is the chief."""
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+        return [self.start(f"{name}.worker{index}", script, flags,
+                           {"cluster": cluster, "task": {"type": "worker", "index": index}})
+                for index in range(len(ports))]
+
+    def worker_scratch_folders(self):
+        """What non-chief workers left of their temporary folders (each deletes its own at the end)."""
+        return [name for name in os.listdir(self.scratch) if name.startswith("bert_tf_worker_")]
+
+    def log(self, process):
+        return (self.folder / f"{process.name}.log").read_text(errors="replace")
+
+    def wait(self, processes, expected_status=0):
+        deadline = time.time() + PROCESS_TIMEOUT
+        for process in processes:
+            try:
+                status = process.wait(timeout=max(1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+                pytest.fail(f"{process.name} did not end within {PROCESS_TIMEOUT} s:\n{self.log(process)[-3000:]}")
+            assert status == expected_status, f"{process.name} exited with {status}:\n{self.log(process)[-3000:]}"
+
+    def kill_all(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = Runs(tmp_path / "logs")
+    try:
+        yield runs
+    finally:
+        runs.kill_all()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_ckpt_dir):
+    """The tiny checkpoint with a bert_config.json of dropout 0.0 (deterministic training)."""
+    folder = tmp_path_factory.mktemp("tiny_no_dropout")
+    for path in tiny_ckpt_dir.iterdir():
+        if path.name != "bert_config.json":
+            os.symlink(path, folder / path.name)
+    config = json.loads((tiny_ckpt_dir / "bert_config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "bert_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def checkpoint_values(output_dir):
+    """name -> array of the newest checkpoint in `output_dir` (model, Adam slots, global_step)."""
+    prefix = latest_checkpoint(output_dir)
+    assert prefix is not None, f"no checkpoint in {output_dir}"
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def assert_same_checkpoints(actual_dir, expected_dir):
+    actual, expected = checkpoint_values(actual_dir), checkpoint_values(expected_dir)
+    assert sorted(actual) == sorted(expected)
+    assert actual["global_step"] == expected["global_step"]
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], atol=ATOL, rtol=0, err_msg=name)
+    return int(expected["global_step"])
+
+
+def read_results(path):
+    return {key: float(value) for key, value in (line.split(" = ") for line in path.read_text().splitlines())}
+
+
+def written_files(output_dir):
+    """The files of a run's output_dir, TensorBoard event files named by kind only."""
+    return sorted("events.out.tfevents" if name.startswith("events.out.tfevents") else name
+                  for name in os.listdir(output_dir))
+
+
+def one_process_and_two_workers(runs, tmp_path, script, flags):
+    """Runs `script` with `flags(output_dir, *extra)` as one process and as two workers, all at once.
+
+    Returns (one process's output_dir, the workers' output_dir, the chief's log).
+    """
+    one, two = tmp_path / "one_process", tmp_path / "two_workers"
+    processes = [runs.start("one_process", script, flags(one))]
+    processes += runs.start_workers("two_workers", script, flags(two, "--strategy=multi_worker_mirrored"),
+                                    free_ports(2))
+    runs.wait(processes)
+    return one, two, runs.log(processes[1])
+
+
+def assert_same_results(actual_dir, expected_dir, runs):
+    """The same eval_results.txt (to ATOL) and the same files in output_dir, written by the chief alone (the
+    other worker's temporary folder is gone)."""
+    expected, actual = read_results(expected_dir / "eval_results.txt"), read_results(actual_dir / "eval_results.txt")
+    assert sorted(actual) == sorted(expected)
+    for key in expected:
+        assert actual[key] == pytest.approx(expected[key], abs=ATOL), key
+    assert written_files(actual_dir) == written_files(expected_dir)
+    assert runs.worker_scratch_folders() == []
+
+
+# ------------------------------------------------------------------------------------------------ run_classifier
+def write_subset(source, target, first_row, num_rows):
+    lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    target.write_text("".join(lines[:1] + lines[1 + first_row:1 + first_row + num_rows]), encoding="utf-8")
+
+
+def test_run_classifier_on_two_workers_equals_one_process(tmp_path, runs, data_dir, model_dir):
+    """Training, and evaluation and prediction on held-out rows (13 and 11: last batches split 3+2 and 2+1)."""
+    glue = data_dir / "glue" / "MRPC"
+    mrpc = tmp_path / "MRPC"
+    mrpc.mkdir()
+    write_subset(glue / "train.tsv", mrpc / "train.tsv", 100, 64)
+    write_subset(glue / "dev.tsv", mrpc / "dev.tsv", 0, 13)
+    write_subset(glue / "test.tsv", mrpc / "test.tsv", 0, 11)
+
+    def flags(output_dir, *extra):
+        return ["--task=MRPC", f"--data_dir={mrpc}", f"--bert_dir={model_dir}", f"--output_dir={output_dir}",
+                "--do_train", "--do_eval", "--do_predict", "--max_seq_length=32", "--train_batch_size=8",
+                "--eval_batch_size=8", "--predict_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-3",
+                "--warmup_proportion=0.25", "--seed=1", "--save_checkpoints_steps=4", *extra]
+
+    one, two, chief_log = one_process_and_two_workers(runs, tmp_path, "run_classifier.py", flags)
+    assert assert_same_checkpoints(two, one) == 8
+    assert "Batch size = 8 (global; 4 per replica, 2 replicas on 2 workers)" in chief_log
+    assert_same_results(two, one, runs)
+    expected_rows = np.loadtxt(one / "test_results.tsv", delimiter="\t")
+    actual_rows = np.loadtxt(two / "test_results.tsv", delimiter="\t")
+    assert actual_rows.shape == expected_rows.shape == (11, 2)
+    np.testing.assert_allclose(actual_rows, expected_rows, atol=ATOL)
+
+
+# ------------------------------------------------------------------------------------------------ run_pretraining
+def pretraining_flags(model_dir, input_files, output_dir, *extra):
+    return [f"--bert_config_file={model_dir / 'bert_config.json'}",
+            f"--init_checkpoint={model_dir / 'bert_model.ckpt'}", f"--input_file={','.join(map(str, input_files))}",
+            f"--output_dir={output_dir}", "--max_seq_length=128", "--max_predictions_per_seq=20",
+            "--train_batch_size=8", "--learning_rate=1e-3", "--num_warmup_steps=2", "--seed=3", *extra]
+
+
+def test_run_pretraining_on_two_workers_equals_one_process(tmp_path, runs, refs_dir, model_dir):
+    """One input file (fewer than workers): sharded by example. Evaluation: 3 batches of 7, split 3+4."""
+    files = [refs_dir / PRETRAINING_FILES[0]]
+    common = ("--do_train", "--do_eval", "--num_train_steps=6", "--save_checkpoints_steps=3", "--eval_batch_size=7",
+              "--max_eval_steps=3")
+    one, two, chief_log = one_process_and_two_workers(
+        runs, tmp_path, "run_pretraining.py",
+        lambda output_dir, *extra: pretraining_flags(model_dir, files, output_dir, *common, *extra))
+    assert assert_same_checkpoints(two, one) == 6
+    assert "input sharded by example" in chief_log
+    assert_same_results(two, one, runs)
+
+
+def test_a_lost_worker_and_a_restart_end_as_an_uninterrupted_run(tmp_path, runs, refs_dir, model_dir):
+    """Two input files, sharded by file (the batches depend on the number of workers, not on interruptions).
+
+    The non-chief worker is killed after the first checkpoint; the chief stops with an error; the same two
+    commands started again resume from the chief's newest checkpoint and end with the uninterrupted run's
+    weights.
+    """
+    files = [refs_dir / name for name in PRETRAINING_FILES]
+    common = ("--do_train", "--num_train_steps=40", "--save_checkpoints_steps=5", "--strategy=multi_worker_mirrored")
+    whole, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    ports = free_ports(2)
+    reference = runs.start_workers("uninterrupted", "run_pretraining.py",
+                                   pretraining_flags(model_dir, files, whole, *common), free_ports(2))
+    first = runs.start_workers("interrupted", "run_pretraining.py",
+                               pretraining_flags(model_dir, files, interrupted, *common), ports)
+    deadline = time.time() + PROCESS_TIMEOUT
+    while latest_checkpoint(interrupted) is None:
+        assert all(process.poll() is None for process in first), runs.log(first[0])[-3000:]
+        assert time.time() < deadline, "no checkpoint in time"
+        time.sleep(0.05)
+    first[1].send_signal(signal.SIGKILL)
+    first[1].wait()
+    runs.wait(first[:1], expected_status=1)  # the chief notices the lost worker and stops
+    assert "error: lost a worker at step" in runs.log(first[0])
+    killed_at = int(checkpoint_values(interrupted)["global_step"])
+    assert 5 <= killed_at < 40
+    left_by_the_killed_worker = runs.worker_scratch_folders()  # SIGKILL: no clean-up
+
+    restarted = runs.start_workers("restarted", "run_pretraining.py",
+                                   pretraining_flags(model_dir, files, interrupted, *common), ports)
+    runs.wait(reference + restarted)
+    for process in restarted:
+        assert f"Resuming from {interrupted}/model.ckpt-{killed_at} (global_step {killed_at})" in runs.log(process)
+    assert "input sharded by file" in runs.log(reference[0])
+    assert assert_same_checkpoints(interrupted, whole) == 40
+    assert runs.worker_scratch_folders() == left_by_the_killed_worker
+
