@@ -1,10 +1,12 @@
 """`--strategy=multi_worker_mirrored`: two worker processes on 127.0.0.1 train as one process does.
 
-Each test starts the workers (and the one-process run they are compared with) as subprocesses at once, with
-`TF_CONFIG` naming ports the OS picked; every process is killed in `finally`. The tiny model's config is
-copied with dropout 0.0 so that runs are deterministic. Equality holds with per-batch padding: every worker
-builds the same global batches (trimmed to their longest example) and keeps its slice, so the replicas see
-the lengths one process sees (no --pad_to_max_length needed).
+Every run of this module (the workers, with `TF_CONFIG` naming ports the OS picked, and the one-process runs
+they are compared with) is started at once by the `started` fixture: a run spends much of its time waiting
+(start-up, the other worker), so together they take about half as long as one after the other. Whatever is
+still running at the end is killed. The tiny model's config is copied with dropout 0.0 so that runs are
+deterministic. Equality holds with per-batch padding: every worker builds the same global batches (trimmed
+to their longest example) and keeps its slice, so the replicas see the lengths one process sees (no
+--pad_to_max_length needed).
 """
 import json
 import os
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -24,9 +27,10 @@ from bert_tf.checkpoint import latest_checkpoint
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
-PROCESS_TIMEOUT = 200  # seconds for one run (they take ~30-60 s on 2 cores)
+PROCESS_TIMEOUT = 400  # seconds for a group of runs (~1-2 minutes on 2 cores, all of them at once)
 ATOL = 1e-5
 PRETRAINING_FILES = ("original_sample_text_seq128.tfrecord", "original_wikitext2_wwm_seq128.tfrecord")
+LOST_WORKER_STEPS = 40
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -43,7 +47,7 @@ def free_ports(count):
 
 
 class Runs:
-    """Starts run scripts as subprocesses (logs in `folder`) and kills whatever is left at the end."""
+    """Starts the run scripts of one test as subprocesses (logs and TMPDIR in `folder`); `kill_all` at the end."""
 
     def __init__(self, folder):
         self.folder = pathlib.Path(folder)
@@ -97,15 +101,6 @@ class Runs:
                 process.wait()
 
 
-@pytest.fixture
-def runs(tmp_path):
-    runs = Runs(tmp_path / "logs")
-    try:
-        yield runs
-    finally:
-        runs.kill_all()
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_ckpt_dir):
     """The tiny checkpoint with a bert_config.json of dropout 0.0 (deterministic training)."""
@@ -146,17 +141,22 @@ def written_files(output_dir):
                   for name in os.listdir(output_dir))
 
 
-def one_process_and_two_workers(runs, tmp_path, script, flags):
-    """Runs `script` with `flags(output_dir, *extra)` as one process and as two workers, all at once.
-
-    Returns (one process's output_dir, the workers' output_dir, the chief's log).
-    """
-    one, two = tmp_path / "one_process", tmp_path / "two_workers"
+def start_one_process_and_two_workers(folder, script, flags):
+    """Starts `script` with `flags(output_dir, *extra)` as one process and as two workers."""
+    runs = Runs(folder / "logs")
+    one, two = folder / "one_process", folder / "two_workers"
     processes = [runs.start("one_process", script, flags(one))]
     processes += runs.start_workers("two_workers", script, flags(two, "--strategy=multi_worker_mirrored"),
                                     free_ports(2))
-    runs.wait(processes)
-    return one, two, runs.log(processes[1])
+    return types.SimpleNamespace(runs=runs, processes=processes, one=one, two=two)
+
+
+def assert_workers_equal_one_process(group, steps):
+    """Waits for a group of `start_one_process_and_two_workers`, compares its outputs; returns the chief's log."""
+    group.runs.wait(group.processes)
+    assert assert_same_checkpoints(group.two, group.one) == steps
+    assert_same_results(group.two, group.one, group.runs)
+    return group.runs.log(group.processes[1])
 
 
 def assert_same_results(actual_dir, expected_dir, runs):
@@ -170,17 +170,17 @@ def assert_same_results(actual_dir, expected_dir, runs):
     assert runs.worker_scratch_folders() == []
 
 
-# ------------------------------------------------------------------------------------------------ run_classifier
+# ------------------------------------------------------------------------------------------------ the runs
 def write_subset(source, target, first_row, num_rows):
     lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)
     target.write_text("".join(lines[:1] + lines[1 + first_row:1 + first_row + num_rows]), encoding="utf-8")
 
 
-def test_run_classifier_on_two_workers_equals_one_process(tmp_path, runs, data_dir, model_dir):
-    """Training, and evaluation and prediction on held-out rows (13 and 11: last batches split 3+2 and 2+1)."""
+def start_classifier_runs(folder, data_dir, model_dir):
+    """MRPC: 64 training rows; held-out 13 dev and 11 test rows (last batches of 8 split 3+2 and 2+1)."""
     glue = data_dir / "glue" / "MRPC"
-    mrpc = tmp_path / "MRPC"
-    mrpc.mkdir()
+    mrpc = folder / "MRPC"
+    mrpc.mkdir(parents=True)
     write_subset(glue / "train.tsv", mrpc / "train.tsv", 100, 64)
     write_subset(glue / "dev.tsv", mrpc / "dev.tsv", 0, 13)
     write_subset(glue / "test.tsv", mrpc / "test.tsv", 0, 11)
@@ -191,17 +191,9 @@ def test_run_classifier_on_two_workers_equals_one_process(tmp_path, runs, data_d
                 "--eval_batch_size=8", "--predict_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-3",
                 "--warmup_proportion=0.25", "--seed=1", "--save_checkpoints_steps=4", *extra]
 
-    one, two, chief_log = one_process_and_two_workers(runs, tmp_path, "run_classifier.py", flags)
-    assert assert_same_checkpoints(two, one) == 8
-    assert "Batch size = 8 (global; 4 per replica, 2 replicas on 2 workers)" in chief_log
-    assert_same_results(two, one, runs)
-    expected_rows = np.loadtxt(one / "test_results.tsv", delimiter="\t")
-    actual_rows = np.loadtxt(two / "test_results.tsv", delimiter="\t")
-    assert actual_rows.shape == expected_rows.shape == (11, 2)
-    np.testing.assert_allclose(actual_rows, expected_rows, atol=ATOL)
+    return start_one_process_and_two_workers(folder, "run_classifier.py", flags)
 
 
-# ------------------------------------------------------------------------------------------------ run_pretraining
 def pretraining_flags(model_dir, input_files, output_dir, *extra):
     return [f"--bert_config_file={model_dir / 'bert_config.json'}",
             f"--init_checkpoint={model_dir / 'bert_model.ckpt'}", f"--input_file={','.join(map(str, input_files))}",
@@ -209,36 +201,61 @@ def pretraining_flags(model_dir, input_files, output_dir, *extra):
             "--train_batch_size=8", "--learning_rate=1e-3", "--num_warmup_steps=2", "--seed=3", *extra]
 
 
-def test_run_pretraining_on_two_workers_equals_one_process(tmp_path, runs, refs_dir, model_dir):
+def start_pretraining_runs(folder, refs_dir, model_dir):
     """One input file (fewer than workers): sharded by example. Evaluation: 3 batches of 7, split 3+4."""
     files = [refs_dir / PRETRAINING_FILES[0]]
     common = ("--do_train", "--do_eval", "--num_train_steps=6", "--save_checkpoints_steps=3", "--eval_batch_size=7",
               "--max_eval_steps=3")
-    one, two, chief_log = one_process_and_two_workers(
-        runs, tmp_path, "run_pretraining.py",
+    return start_one_process_and_two_workers(
+        folder, "run_pretraining.py",
         lambda output_dir, *extra: pretraining_flags(model_dir, files, output_dir, *common, *extra))
-    assert assert_same_checkpoints(two, one) == 6
-    assert "input sharded by example" in chief_log
-    assert_same_results(two, one, runs)
 
 
-def test_a_lost_worker_and_a_restart_end_as_an_uninterrupted_run(tmp_path, runs, refs_dir, model_dir):
+def start_lost_worker_runs(folder, refs_dir, model_dir):
+    """Two input files, sharded by file: an uninterrupted pair of workers, and a pair to interrupt."""
+    runs = Runs(folder / "logs")
+    files = [refs_dir / name for name in PRETRAINING_FILES]
+    common = ("--do_train", f"--num_train_steps={LOST_WORKER_STEPS}", "--save_checkpoints_steps=5",
+              "--strategy=multi_worker_mirrored")
+    whole, interrupted, ports = folder / "uninterrupted", folder / "interrupted", free_ports(2)
+
+    def start_interrupted(name):
+        return runs.start_workers(name, "run_pretraining.py",
+                                  pretraining_flags(model_dir, files, interrupted, *common), ports)
+
+    reference = runs.start_workers("uninterrupted", "run_pretraining.py",
+                                   pretraining_flags(model_dir, files, whole, *common), free_ports(2))
+    return types.SimpleNamespace(runs=runs, reference=reference, first=start_interrupted("interrupted"),
+                                 start_interrupted=start_interrupted, whole=whole, interrupted=interrupted)
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory, data_dir, refs_dir, model_dir):
+    """Every run of the module, started at once (the lost-worker test, first, watches its runs at once)."""
+    folder = tmp_path_factory.mktemp("multi_worker")
+    groups = []
+    try:
+        groups.append(start_lost_worker_runs(folder / "lost_worker", refs_dir, model_dir))
+        groups.append(start_classifier_runs(folder / "classifier", data_dir, model_dir))
+        groups.append(start_pretraining_runs(folder / "pretraining", refs_dir, model_dir))
+        yield types.SimpleNamespace(lost_worker=groups[0], classifier=groups[1], pretraining=groups[2])
+    finally:
+        for group in groups:
+            group.runs.kill_all()
+
+
+# ------------------------------------------------------------------------------------------------ the tests
+def test_a_lost_worker_and_a_restart_end_as_an_uninterrupted_run(started):
     """Two input files, sharded by file (the batches depend on the number of workers, not on interruptions).
 
     The non-chief worker is killed after the first checkpoint; the chief stops with an error; the same two
     commands started again resume from the chief's newest checkpoint and end with the uninterrupted run's
-    weights.
+    weights (by-file sharding: a run matches itself on rerun).
     """
-    files = [refs_dir / name for name in PRETRAINING_FILES]
-    common = ("--do_train", "--num_train_steps=40", "--save_checkpoints_steps=5", "--strategy=multi_worker_mirrored")
-    whole, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    ports = free_ports(2)
-    reference = runs.start_workers("uninterrupted", "run_pretraining.py",
-                                   pretraining_flags(model_dir, files, whole, *common), free_ports(2))
-    first = runs.start_workers("interrupted", "run_pretraining.py",
-                               pretraining_flags(model_dir, files, interrupted, *common), ports)
+    group = started.lost_worker
+    runs, first = group.runs, group.first
     deadline = time.time() + PROCESS_TIMEOUT
-    while latest_checkpoint(interrupted) is None:
+    while latest_checkpoint(group.interrupted) is None:
         assert all(process.poll() is None for process in first), runs.log(first[0])[-3000:]
         assert time.time() < deadline, "no checkpoint in time"
         time.sleep(0.05)
@@ -246,16 +263,31 @@ def test_a_lost_worker_and_a_restart_end_as_an_uninterrupted_run(tmp_path, runs,
     first[1].wait()
     runs.wait(first[:1], expected_status=1)  # the chief notices the lost worker and stops
     assert "error: lost a worker at step" in runs.log(first[0])
-    killed_at = int(checkpoint_values(interrupted)["global_step"])
-    assert 5 <= killed_at < 40
-    left_by_the_killed_worker = runs.worker_scratch_folders()  # SIGKILL: no clean-up
+    killed_at = int(checkpoint_values(group.interrupted)["global_step"])
+    assert 5 <= killed_at < LOST_WORKER_STEPS
+    folders_at_the_kill = runs.worker_scratch_folders()
 
-    restarted = runs.start_workers("restarted", "run_pretraining.py",
-                                   pretraining_flags(model_dir, files, interrupted, *common), ports)
-    runs.wait(reference + restarted)
+    restarted = group.start_interrupted("restarted")
+    runs.wait(group.reference + restarted)
     for process in restarted:
-        assert f"Resuming from {interrupted}/model.ckpt-{killed_at} (global_step {killed_at})" in runs.log(process)
-    assert "input sharded by file" in runs.log(reference[0])
-    assert assert_same_checkpoints(interrupted, whole) == 40
-    assert runs.worker_scratch_folders() == left_by_the_killed_worker
+        expected = f"Resuming from {group.interrupted}/model.ckpt-{killed_at} (global_step {killed_at})"
+        assert expected in runs.log(process)
+    assert "input sharded by file" in runs.log(group.reference[0])
+    assert assert_same_checkpoints(group.interrupted, group.whole) == LOST_WORKER_STEPS
+    left = runs.worker_scratch_folders()  # only the killed worker's (SIGKILL: no clean-up)
+    assert len(left) == 1 and left[0] in folders_at_the_kill
 
+
+def test_run_classifier_on_two_workers_equals_one_process(started):
+    """Training, and evaluation and prediction on held-out rows, each example once and in order."""
+    group = started.classifier
+    chief_log = assert_workers_equal_one_process(group, steps=8)
+    assert "Batch size = 8 (global; 4 per replica, 2 replicas on 2 workers)" in chief_log
+    expected_rows = np.loadtxt(group.one / "test_results.tsv", delimiter="\t")
+    actual_rows = np.loadtxt(group.two / "test_results.tsv", delimiter="\t")
+    assert actual_rows.shape == expected_rows.shape == (11, 2)
+    np.testing.assert_allclose(actual_rows, expected_rows, atol=ATOL)
+
+
+def test_run_pretraining_on_two_workers_equals_one_process(started):
+    assert "input sharded by example" in assert_workers_equal_one_process(started.pretraining, steps=6)
