@@ -47,12 +47,13 @@ import tensorflow as tf  # noqa: E402
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
+from matmul_peak import cpu_flags  # noqa: E402  (bench/matmul_peak.py)
+
 import bert_tf  # noqa: E402
 from bert_tf import serving, tokenization  # noqa: E402
 from bert_tf.checkpoint import load_checkpoint  # noqa: E402
 from bert_tf.tasks.classification import examples as glue  # noqa: E402
 from bert_tf.tokenization import packing  # noqa: E402
-from matmul_peak import cpu_flags  # noqa: E402  (bench/matmul_peak.py)
 
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
 VARIANTS = ("default", "whole_batch", "fixed_lengths", "bfloat16", "today", "serve_ids_128", "keras_hub")

@@ -357,7 +357,8 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("names", nargs="*", metavar="NAME", help="model names (see --list)")
     parser.add_argument("--dest", default=DEFAULT_DEST, help="folder for the models (default: %(default)s)")
     parser.add_argument("--list", action="store_true", help="list the released models and exit")
-    parser.add_argument("--url", help="download from this URL instead (a mirror, or file:///path/NAME.zip); one NAME only")
+    parser.add_argument("--url", help="download from this URL instead (a mirror, or file:///path/NAME.zip); "
+                                      "one NAME only")
     parser.add_argument("--force", action="store_true", help="replace a model folder that is already there")
     parser.add_argument("--keep_zip", action="store_true", help="keep the downloaded zip")
     parser.add_argument("--quiet", action="store_true", help="no progress output")

@@ -80,7 +80,7 @@ def test_saved_checkpoint_loads_with_tf1_name_based_restore(tiny_ckpt_dir, tmp_p
     config = _config(tiny_ckpt_dir)
     model = bert_tf.BertPretrainingModel(config)
     load_checkpoint(model, tiny_ckpt_dir)
-    prefix = save_checkpoint(model, tmp_path / "model.ckpt-3", global_step=3)
+    save_checkpoint(model, tmp_path / "model.ckpt-3", global_step=3)
     expected = {variable.path: np.asarray(variable) for variable in model.weights}
     graph = tf.Graph()
     with graph.as_default():

@@ -3,9 +3,9 @@ import collections
 import os
 
 import pytest
+from conftest import require_shared
 
 from bert_tf.tasks.classification import examples as glue
-from conftest import require_shared
 
 
 def _write(path, text, encoding="utf-8"):

@@ -130,6 +130,10 @@ def test_tpu_input_is_static_and_several_steps_run_per_call(tmp_path, refs_dir):
         assert spec.shape.is_fully_defined(), dataset.element_spec
     per_replica = sharding.shard_by_example(dataset, tf.distribute.InputContext(1, 0, 2))
     assert all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(per_replica.element_spec))
+    assert sharding.static_batch_problem(dataset.element_spec, 8) is None  # what a TPUStrategy checks first
+    assert "not divisible by the 3 replicas" in sharding.static_batch_problem(dataset.element_spec, 3)
+    per_batch_padding = classifier_dataset.training_dataset(str(tmp_path / "train.tf_record"), 32, 8, False)
+    assert "dynamic shape (None, None)" in sharding.static_batch_problem(per_batch_padding.element_spec, 8)
     evaluation = pretraining_dataset.make_pretraining_dataset([str(refs_dir / PRETRAINING_FILES[0])], 128, 20, 7,
                                                               is_training=False, drop_remainder=True)
     assert all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(evaluation.element_spec))

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from bert_tf.tasks.classification import examples as glue
-
 from bert_tf.tasks.classification import metrics
 
 

@@ -24,7 +24,7 @@ pytest.importorskip("tensorflow_text")
 import bert_tf  # noqa: E402
 from bert_tf import serving, tokenization  # noqa: E402
 from bert_tf.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from bert_tf.tasks.classification import examples as glue
+from bert_tf.tasks.classification import examples as glue  # noqa: E402
 from bert_tf.tokenization import packing  # noqa: E402
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -145,6 +145,16 @@ def choose_sharding(requested: str, num_files: int, workers: int, global_batch_s
     return BY_FILE
 
 
+def static_batch_problem(element_spec, num_replicas: int):
+    """Why batches of `element_spec` cannot be split into `num_replicas` static slices (what TPUs need), or None."""
+    for spec in tf.nest.flatten(element_spec):
+        if not spec.shape.is_fully_defined():
+            return f"a batch has the dynamic shape {spec.shape} (pad to max_seq_length, drop the remainder)"
+        if spec.shape.rank and spec.shape[0] % num_replicas:
+            return f"the batch of {spec.shape[0]} is not divisible by the {num_replicas} replicas"
+    return None
+
+
 def distribute_dataset(strategy: tf.distribute.Strategy, dataset: DatasetOrFunction, skip_batches: int = 0):
     """`dataset` as a distributed dataset of `strategy`, starting after its first `skip_batches` batches.
 
@@ -153,6 +163,9 @@ def distribute_dataset(strategy: tf.distribute.Strategy, dataset: DatasetOrFunct
         `tf.distribute.InputContext` returning this worker's per-replica batches, `local_replicas` consecutive
         elements per step (e.g. `replica_batches` of a by-file pipeline).
       skip_batches: global batches (steps x micro-batches) already consumed, e.g. by the steps before a resume.
+
+    Raises:
+      ValueError: under a TPUStrategy, batches that cannot be split into static per-replica slices.
     """
     if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
         make_dataset = dataset
@@ -161,6 +174,10 @@ def distribute_dataset(strategy: tf.distribute.Strategy, dataset: DatasetOrFunct
             return _without_auto_shard(make_dataset(context).skip(skip_batches * local_replicas(context)))
 
         return strategy.distribute_datasets_from_function(dataset_fn)
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        problem = static_batch_problem(dataset.element_spec, strategy.num_replicas_in_sync)
+        if problem:
+            raise ValueError(f"TPUs need static shapes: {problem}")
     if skip_batches:
         dataset = dataset.skip(skip_batches)
     if strategy.num_replicas_in_sync == 1:

@@ -22,7 +22,7 @@ Chunk = Tuple[str, int, int]  # (type, first word, last word)
 
 
 def split_tag(tag: str) -> Tuple[str, str]:
-    """`B-PER` -> (`B`, `PER`); `O` -> (`O`, ``); conlleval's `([^-]*)-(.*)`."""
+    """`B-PER` -> (`B`, `PER`); `O` -> (`O`, `""`); conlleval's `([^-]*)-(.*)`."""
     prefix, separator, entity_type = tag.partition("-")
     return (prefix, entity_type) if separator else (tag, "")
 
