@@ -109,10 +109,13 @@ def expand_input_files(input_file: Union[str, Sequence[str]], flag_name: str = "
     return files
 
 
-def missing_output_folder(path: str):
-    """The folder of output file `path` when it is local and does not exist, else None."""
-    folder = os.path.dirname(path)
-    return folder if folder and not is_remote(path) and not os.path.isdir(folder) else None
+def check_output_folders(paths: Sequence[str], what: str, error: type = InputError) -> None:
+    """Raises `error("<what> <path>: folder <folder> does not exist")` for the first local output file
+    whose folder is missing."""
+    for path in paths:
+        folder = os.path.dirname(path)
+        if folder and not is_remote(path) and not os.path.isdir(folder):
+            raise error(f"{what} {path}: folder {folder} does not exist")
 
 
 def file_digest(path: str, chunk_size: int = 1 << 20) -> str:

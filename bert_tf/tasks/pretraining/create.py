@@ -43,7 +43,7 @@ import random
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from bert_tf.files import expand_input_files, missing_output_folder, split_comma_list
+from bert_tf.files import check_output_folders, expand_input_files, split_comma_list
 from bert_tf.tasks.pretraining.corpus import (
     Document,
     PretrainingDataError,
@@ -130,10 +130,7 @@ def split_output_files(output_file: Union[str, Sequence[str]]) -> List[str]:
     files = split_comma_list(output_file)
     if not files:
         raise PretrainingDataError("--output_file is empty: give one or more comma-separated files")
-    for path in files:
-        folder = missing_output_folder(path)
-        if folder:
-            raise PretrainingDataError(f"--output_file {path}: folder {folder} does not exist")
+    check_output_folders(files, "--output_file", PretrainingDataError)
     return files
 
 

@@ -29,7 +29,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from bert_tf.errors import InputError
-from bert_tf.files import is_remote, missing_output_folder
+from bert_tf.files import check_output_folders, is_remote
 
 __all__ = [
     "PRETRAINING_FEATURE_NAMES",
@@ -320,10 +320,7 @@ def write_tfrecord_files(records: Sequence[bytes], output_files: Sequence[str]) 
 
     if not output_files:
         raise PretrainingRecordError("no output file given")
-    for path in output_files:
-        folder = missing_output_folder(path)
-        if folder:
-            raise PretrainingRecordError(f"output file {path}: folder {folder} does not exist")
+    check_output_folders(output_files, "output file", PretrainingRecordError)
     temp_paths = [f"{path}.tmp-{os.getpid()}" for path in output_files]
     counts = [0] * len(output_files)
     writers = []
