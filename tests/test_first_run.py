@@ -100,22 +100,32 @@ def test_truncated_checkpoint_names_the_file(tmp_path, data_dir, tiny_ckpt_dir, 
     assert "truncated or corrupted" in lines[0] and "bert_model.ckpt.data-00000-of-00001" in lines[0]
 
 
-@pytest.mark.parametrize("change", ["extra_entries", "no_cls"])
+@pytest.mark.parametrize("change", ["extra_entries", "no_cls", "chinese", "cased"])
 def test_vocabulary_that_does_not_fit_the_model(tmp_path, data_dir, tiny_ckpt_dir, capsys, change):
     vocab = (tiny_ckpt_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    config_flags = []
     if change == "extra_entries":
         vocab += [f"extra{index}" for index in range(50)]
-    else:
+    elif change == "no_cls":
         vocab = [token for token in vocab if token != "[CLS]"]
+    else:
+        name = "bert-base-chinese" if change == "chinese" else "bert-base-cased"
+        vocab = (data_dir / "vocab" / name / "vocab.txt").read_text(encoding="utf-8").splitlines()
+        if change == "cased":  # a model of the cased vocabulary's size: only the casing is wrong
+            config = json.loads((tiny_ckpt_dir / "bert_config.json").read_text())
+            config["vocab_size"] = len(vocab)
+            (tmp_path / "bert_config.json").write_text(json.dumps(config))
+            config_flags = [f"--bert_config_file={tmp_path / 'bert_config.json'}"]
     vocab_file = tmp_path / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
     mrpc = small_mrpc(data_dir / "glue" / "MRPC", tmp_path / "MRPC")
     status = run_classifier.main(["run_classifier.py", "--task=MRPC", f"--data_dir={mrpc}",
-                                  f"--bert_dir={tiny_ckpt_dir}", f"--vocab_file={vocab_file}",
+                                  f"--bert_dir={tiny_ckpt_dir}", f"--vocab_file={vocab_file}", *config_flags,
                                   f"--output_dir={tmp_path / 'out'}", "--do_eval"])
     lines = error_lines(capsys.readouterr().err, "run_classifier.py")
     assert status == 1 and len(lines) == 1 and str(vocab_file) in lines[0]
-    assert ("vocab_size" in lines[0]) if change == "extra_entries" else ("[CLS]" in lines[0])
+    expected = {"extra_entries": "vocab_size", "no_cls": "[CLS]", "chinese": "vocab_size", "cased": "is cased"}
+    assert expected[change] in lines[0]
     assert not (tmp_path / "out").exists()
 
 

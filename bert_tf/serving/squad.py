@@ -25,7 +25,8 @@ Signatures:
 `serving_default`
   inputs:  `question`, `context`: string [batch].
   outputs: `answer` string [batch]: the characters of `context` from the answer's first to its last
-           character, `context[start:end]` ("" when there is no answer);
+           character, `context[start:end]` with each run of whitespace made one space, as the
+           original's answers ("" when there is no answer);
            `start`, `end` int32 [batch]: Unicode code-point offsets into `context` (`[start, end)`,
            Python string indexing), -1 when there is no answer;
            `score` float32 [batch]: `start_logit + end_logit` of the best span (-inf if none).
@@ -44,8 +45,6 @@ the doc tokens do not align one to one with their normalized form -- deleted con
 characters, no-break spaces inside a doc token, combining accents that lower-casing strips -- or a
 piece is `[UNK]`), the answer covers the whole doc tokens too. Remaining differences:
 
-* an answer spanning several doc tokens keeps the context's own whitespace between them (tabs,
-  newlines, runs of spaces), where the original has one space;
 * `get_final_text` searches the predicted text in its doc tokens and takes the FIRST match, so when the
   same (normalized) text occurs earlier in the same doc tokens it returns that earlier occurrence,
   which can differ in case or accents ("Apple-apple": the original may answer "Apple" for the second
@@ -81,6 +80,8 @@ __all__ = ["SquadServingModule", "export_squad", "NO_SPAN_NULL_ODDS", "SQUAD_WHI
 
 # run_squad's whitespace (narrower than the tokenizer's): doc tokens are split on these code points.
 SQUAD_WHITESPACE = tuple(sorted(ord(char) for char in _SQUAD_WHITESPACE_CHARS))
+# A run of the original's whitespace characters (RE2 syntax).
+_WHITESPACE_RUN = "[" + "".join(f"\\x{{{code:04X}}}" for code in SQUAD_WHITESPACE) + "]+"
 
 
 class SquadServingModule(tf.Module):
@@ -262,7 +263,9 @@ class SquadServingModule(tf.Module):
             answered = tf.logical_and(answered, tf.logical_not(is_impossible))
         # Rows without an answer cut nothing (their positions may point into another row's context).
         byte_start = tf.where(answered, byte_start, 0)
-        outputs["answer"] = tf.strings.substr(context, byte_start, tf.where(answered, byte_end - byte_start, 0))
+        answer = tf.strings.substr(context, byte_start, tf.where(answered, byte_end - byte_start, 0))
+        # As the original, which joins the answer's doc tokens with single spaces.
+        outputs["answer"] = tf.strings.regex_replace(answer, _WHITESPACE_RUN, " ")
         outputs["start"] = tf.where(answered, char_start - row_start, -1)
         outputs["end"] = tf.where(answered, char_end - row_start, -1)
         return outputs

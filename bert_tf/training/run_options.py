@@ -27,6 +27,8 @@ BERT_CONFIG_NAME = "bert_config.json"
 VOCAB_NAME = "vocab.txt"
 CHECKPOINT_NAME = "bert_model.ckpt"
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[UNK]")
+# A cased vocabulary (bert-base-cased: 27%) has many entries starting with a capital letter; an uncased one none.
+CASED_VOCAB_FRACTION = 0.01
 
 
 # ------------------------------------------------------------------------------------------------ model files
@@ -121,9 +123,11 @@ def load_bert_config(bert_config_file: str, max_seq_length: Optional[int] = None
 def load_tokenizer(model_files: ModelFiles, bert_config=None):
     """The `FullTokenizer` for `model_files`, after checking that the vocabulary fits the model.
 
-    Checks: the file exists and reads; it has `[CLS]`, `[SEP]` and `[UNK]`; it has no more entries than
-    the model's `vocab_size` (ids past it would fail inside the embedding lookup); `do_lower_case`
-    matches a released checkpoint's casing (the original's check).
+    Checks: the file exists and reads; it has `[CLS]`, `[SEP]` and `[UNK]`; it has exactly the model's
+    `vocab_size` entries (a vocabulary of another model, e.g. the Chinese one with an English model,
+    would give wrong ids; more entries would fail inside the embedding lookup); a cased vocabulary is
+    not used with `do_lower_case`; `do_lower_case` matches a released checkpoint's casing (the
+    original's check).
 
     Raises:
       InputError: naming the vocabulary file (or the flags that contradict each other).
@@ -142,10 +146,16 @@ def load_tokenizer(model_files: ModelFiles, bert_config=None):
     if missing:
         raise InputError(f"vocab file {vocab_file} has no {', '.join(missing)} token: it is not a BERT "
                          "WordPiece vocabulary")
-    if bert_config is not None and len(tokenizer.vocab) > bert_config.vocab_size:
+    if bert_config is not None and len(tokenizer.vocab) != bert_config.vocab_size:
         raise InputError(f"vocab file {vocab_file} has {len(tokenizer.vocab)} entries but the model "
                          f"(--bert_config_file) has vocab_size {bert_config.vocab_size}: they are from "
                          "different models")
+    if model_files.do_lower_case:
+        capitalized = sum(1 for token in tokenizer.vocab if token[:1].isupper())
+        if capitalized > CASED_VOCAB_FRACTION * len(tokenizer.vocab):
+            raise InputError(f"vocab file {vocab_file} is cased ({capitalized} entries start with a capital "
+                             "letter, which lower-cased text never produces): pass --do_lower_case=False, or "
+                             "use the uncased model's vocabulary")
     return tokenizer
 
 
