@@ -194,6 +194,32 @@ def start_classifier_runs(folder, data_dir, model_dir):
     return start_one_process_and_two_workers(folder, "run_classifier.py", flags)
 
 
+def conll_subset(source, target, first_sentence, num_sentences):
+    """`num_sentences` sentences of a CoNLL file from `first_sentence` on (-DOCSTART- lines dropped)."""
+    sentences = [block for block in source.read_text(encoding="utf-8").split("\n\n")
+                 if block.strip() and not block.startswith("-DOCSTART-")]
+    target.write_text("\n\n".join(sentences[first_sentence:first_sentence + num_sentences]) + "\n",
+                      encoding="utf-8")
+
+
+def start_ner_runs(folder, data_dir, model_dir):
+    """CoNLL-2003: 48 training sentences; held-out 13 valid and 11 test sentences (uneven last batches)."""
+    conll = data_dir / "conll2003"
+    data = folder / "conll"
+    data.mkdir(parents=True)
+    conll_subset(conll / "train.txt", data / "train.txt", 200, 48)
+    conll_subset(conll / "valid.txt", data / "valid.txt", 0, 13)
+    conll_subset(conll / "test.txt", data / "test.txt", 0, 11)
+
+    def flags(output_dir, *extra):
+        return [f"--data_dir={data}", f"--bert_dir={model_dir}", f"--output_dir={output_dir}", "--do_train",
+                "--do_eval", "--do_predict", "--max_seq_length=32", "--train_batch_size=8", "--eval_batch_size=8",
+                "--predict_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-3", "--seed=1",
+                "--save_checkpoints_steps=3", *extra]
+
+    return start_one_process_and_two_workers(folder, "run_ner.py", flags)
+
+
 def pretraining_flags(model_dir, input_files, output_dir, *extra):
     return [f"--bert_config_file={model_dir / 'bert_config.json'}",
             f"--init_checkpoint={model_dir / 'bert_model.ckpt'}", f"--input_file={','.join(map(str, input_files))}",
@@ -238,7 +264,9 @@ def started(tmp_path_factory, data_dir, refs_dir, model_dir):
         groups.append(start_lost_worker_runs(folder / "lost_worker", refs_dir, model_dir))
         groups.append(start_classifier_runs(folder / "classifier", data_dir, model_dir))
         groups.append(start_pretraining_runs(folder / "pretraining", refs_dir, model_dir))
-        yield types.SimpleNamespace(lost_worker=groups[0], classifier=groups[1], pretraining=groups[2])
+        groups.append(start_ner_runs(folder / "ner", data_dir, model_dir))
+        yield types.SimpleNamespace(lost_worker=groups[0], classifier=groups[1], pretraining=groups[2],
+                                    ner=groups[3])
     finally:
         for group in groups:
             group.runs.kill_all()
@@ -291,3 +319,13 @@ def test_run_classifier_on_two_workers_equals_one_process(started):
 
 def test_run_pretraining_on_two_workers_equals_one_process(started):
     assert "input sharded by example" in assert_workers_equal_one_process(started.pretraining, steps=6)
+
+
+def test_run_ner_on_two_workers_equals_one_process(started):
+    """The shared Trainer/predict path of a task other than classification: same weights, same files."""
+    group = started.ner
+    group.runs.wait(group.processes)
+    assert assert_same_checkpoints(group.two, group.one) >= 6
+    assert_same_results(group.two, group.one, group.runs)
+    for name in ("test_predictions.txt", "eval_predictions.txt", "label_map.json"):
+        assert (group.two / name).read_text() == (group.one / name).read_text(), name

@@ -145,3 +145,13 @@ def shared_seed(strategy: tf.distribute.Strategy, seed: Optional[int]) -> Option
     if seed is not None or sharding.num_workers(strategy) == 1:
         return seed
     return int(values_of_all_workers(strategy, [random.SystemRandom().randrange(2 ** 31)])[0, 0])
+
+
+def replica_device_key() -> str:
+    """A key naming the current replica's devices, for one traced function per replica device ("" when
+    unknown: the default strategy, or a multi-worker replica context whose `devices` raises)."""
+    context = tf.distribute.get_replica_context()
+    try:
+        return repr(context.devices) if context is not None else ""
+    except (AttributeError, IndexError, RuntimeError, ValueError):
+        return ""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 import tensorflow as tf
 
-from bert_tf.training import precision
+from bert_tf.training import precision, strategies
 from bert_tf.training.predict import split_element
 
 # loss_fn(model outputs, labels, features) -> per-example losses [B] or a scalar (the mean over the local batch).
@@ -45,8 +45,7 @@ def per_replica_function(function: Callable, jit_compile: bool) -> Callable:
     compiled = {}
 
     def call(*args):
-        context = tf.distribute.get_replica_context()
-        key = repr(getattr(context, "devices", None)) if context is not None else ""
+        key = strategies.replica_device_key()
         if key not in compiled:
             compiled[key] = tf.function(function, jit_compile=jit_compile)
         return compiled[key](*args)

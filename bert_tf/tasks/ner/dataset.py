@@ -12,7 +12,7 @@ from typing import Dict, Optional, Tuple, Union
 import tensorflow as tf
 
 from bert_tf.tasks.ner.features import SEQUENCE_FEATURES
-from bert_tf.training import batching
+from bert_tf.training import batching, strategies
 
 # Sentences come in document order: a buffer of a few thousand windows mixes documents (the original
 # classifier's 100 would keep each batch inside one or two news stories).
@@ -96,7 +96,7 @@ def pad_logits(model, max_seq_length: int):
 
     def padded_model(features, training=False):
         del training  # inference only
-        device = repr(getattr(tf.distribute.get_replica_context(), "devices", None))
+        device = strategies.replica_device_key()
         if device not in traced:
             traced[device] = tf.function(padded_logits, input_signature=[spec])
         return {"logits": traced[device]({name: features[name] for name in _MODEL_INPUTS})}

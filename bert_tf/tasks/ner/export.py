@@ -5,6 +5,8 @@ at once instead of failing after training, and `export_model` at the end. The ex
 (`bert_tf.serving.ner.export_ner`) uses the run's labels (`label_map.json`), `max_seq_length` and
 `window_stride`.
 """
+from typing import Optional, Sequence
+
 from absl import logging
 
 from bert_tf.errors import InputError
@@ -22,12 +24,16 @@ def check_export(config) -> None:
         check_export_dir(config.options.export_dir)
 
 
-def export_model(model, config) -> str:
+def export_model(model, config, export_dir: Optional[str] = None,
+                 label_list: Optional[Sequence[str]] = None) -> str:
     """Exports `model` (a `BertTokenClassifier`) for TF Serving under `config.options.export_dir`.
 
     Args:
       model: the fine-tuned model.
-      config: the run's `NerConfig` (the labels are read from the run's `label_map.json`).
+      config: the run's `NerConfig`.
+      export_dir: where to export (default: `--export_dir`; other workers of a multi-worker run export to
+        a temporary folder).
+      label_list: the run's labels (default: read from the run's `label_map.json`).
     Returns:
       The SavedModel version folder.
     Raises:
@@ -36,10 +42,10 @@ def export_model(model, config) -> str:
     from bert_tf.serving.ner import export_ner  # imported late: only needed with --export_dir
     from bert_tf.tasks.ner.run import resolve_label_list
 
-    label_list = resolve_label_list(config, None)
+    label_list = label_list or resolve_label_list(config, None)
     try:
         path = export_ner(model, config.model.vocab_file, config.model.do_lower_case, label_list,
-                          config.options.export_dir, max_seq_length=config.max_seq_length,
+                          export_dir or config.options.export_dir, max_seq_length=config.max_seq_length,
                           window_stride=config.window_stride)
     except ValueError as error:
         raise InputError(f"--export_dir: {error}") from None

@@ -205,9 +205,10 @@ def _read_split(name: str, path: str, label_list: Optional[Sequence[str]], token
 
 
 # ---------------------------------------------------------------------------------------------- feature files
-def _feature_file(config: NerConfig, split: _Split, label_list: Sequence[str], num_padding: int) -> str:
-    """Writes (or reuses) `output_dir/<train|eval|predict>.tf_record` for a split; returns its path."""
-    path = os.path.join(config.options.output_dir, _FEATURE_FILES[split.name])
+def _feature_file(config: NerConfig, split: _Split, label_list: Sequence[str], num_padding: int,
+                  write_dir: str) -> str:
+    """Writes (or reuses) `write_dir/<train|eval|predict>.tf_record` for a split; returns its path."""
+    path = os.path.join(write_dir, _FEATURE_FILES[split.name])
     windows = split.features.windows
     num_records = len(windows) + num_padding
     settings = {"task": TASK_NAME, "do_lower_case": bool(config.model.do_lower_case),
@@ -226,12 +227,22 @@ def _padding_for(num_windows: int, batch_size: int, on_tpu: bool) -> int:
 
 # ------------------------------------------------------------------------------------------ loss and decoding
 def token_classification_loss(outputs, labels, features) -> tf.Tensor:
-    """Mean softmax cross-entropy over the labeled positions (label id >= 0) of this replica's batch (scalar)."""
+    """Mean softmax cross-entropy over the labeled positions (label id >= 0) of the global batch.
+
+    Returns this replica's scalar, scaled so that the trainer's mean over replicas is the mean over every
+    labeled position of the global batch: replicas hold different numbers of labeled positions, so each
+    divides its sum by the global count (summed across replicas), as one device with the whole batch does.
+    """
     del features
     labels = tf.cast(labels, tf.int32)
     weights = tf.cast(labels >= 0, tf.float32)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(labels, 0), logits=outputs["logits"])
-    return tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+    count = tf.reduce_sum(weights)
+    context = tf.distribute.get_replica_context()
+    num_replicas = context.num_replicas_in_sync if context is not None else 1
+    if num_replicas > 1:
+        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0) * num_replicas
 
 
 def decode(split: _Split, logits: np.ndarray, label_list: Sequence[str]) -> List[List[str]]:
@@ -365,11 +376,13 @@ def run(config: NerConfig) -> NerResult:
     else:
         model, global_step = restore_fine_tuned(config, model_fn, strategy)
 
-    with workspace.claim_output_dir(options.output_dir, TASK_NAME, chief=strategies.is_chief(strategy)):
+    chief = strategies.is_chief(strategy)
+    # write_dir: output_dir, or a temporary folder on the other workers of a multi-worker run.
+    with workspace.claim_output_dir(options.output_dir, TASK_NAME, chief=chief) as write_dir:
         if config.do_train:
-            examples.write_label_map(options.output_dir, label_list)
+            examples.write_label_map(write_dir, label_list)
             split = splits["train"]
-            train_file = _feature_file(config, split, label_list, 0)
+            train_file = _feature_file(config, split, label_list, 0, write_dir)
             logging.info("***** Running training *****")
             logging.info("  Num sentences = %d (%d windows)", split.features.num_sentences,
                          len(split.features.windows))
@@ -383,7 +396,7 @@ def run(config: NerConfig) -> NerResult:
         def infer(split: _Split, batch_size: int) -> np.ndarray:
             """The logits [windows, max_seq_length, labels] of a split's windows."""
             num_padding = _padding_for(len(split.features.windows), batch_size, on_tpu)
-            feature_file = _feature_file(config, split, label_list, num_padding)
+            feature_file = _feature_file(config, split, label_list, num_padding, write_dir)
             logging.info("***** Running %s on %s *****", "evaluation" if split.name == "dev" else "prediction",
                          split.conll.path)
             logging.info("  Num windows = %d, batch size = %d", len(split.features.windows), batch_size)
@@ -393,20 +406,21 @@ def run(config: NerConfig) -> NerResult:
             return prediction.outputs["logits"][:len(split.features.windows)]
 
         if config.do_eval:
-            result.eval_results = _evaluate(config, splits["dev"], infer(splits["dev"], recipe.eval_batch_size),
-                                            label_list, global_step)
+            result.eval_results = _evaluate(splits["dev"], infer(splits["dev"], recipe.eval_batch_size),
+                                            label_list, global_step, write_dir)
         if config.do_predict:
-            _predict(config, splits["test"], infer(splits["test"], recipe.predict_batch_size), label_list,
-                     global_step, result)
+            _predict(splits["test"], infer(splits["test"], recipe.predict_batch_size), label_list,
+                     global_step, result, write_dir)
         if options.export_dir:
-            result.export_path = export.export_model(model, config)
+            export_dir = options.export_dir if chief else os.path.join(write_dir, "export")
+            result.export_path = export.export_model(model, config, export_dir, label_list)
         return result
 
 
-def _evaluate(config: NerConfig, split: _Split, logits: np.ndarray, label_list: Sequence[str],
-              global_step: int) -> Dict[str, float]:
-    """Scores the dev file; writes `eval_results.txt` and `eval_predictions.txt`; returns the results."""
-    output_dir = config.options.output_dir
+def _evaluate(split: _Split, logits: np.ndarray, label_list: Sequence[str], global_step: int,
+              output_dir: str) -> Dict[str, float]:
+    """Scores the dev file; writes `eval_results.txt` and `eval_predictions.txt` into `output_dir`; returns
+    the results."""
     predicted = decode(split, logits, label_list)
     results = _scores(split, predicted, "eval")
     results.update(eval_loss=mean_word_loss(split, logits), global_step=int(global_step))
@@ -418,10 +432,10 @@ def _evaluate(config: NerConfig, split: _Split, logits: np.ndarray, label_list: 
     return results
 
 
-def _predict(config: NerConfig, split: _Split, logits: np.ndarray, label_list: Sequence[str], global_step: int,
-             result: NerResult) -> None:
-    """Writes `test_predictions.txt` (and `test_results.txt` for a tagged file) into `result`."""
-    output_dir = config.options.output_dir
+def _predict(split: _Split, logits: np.ndarray, label_list: Sequence[str], global_step: int,
+             result: NerResult, output_dir: str) -> None:
+    """Writes `test_predictions.txt` (and `test_results.txt` for a tagged file) into `output_dir`; records
+    them in `result`."""
     predicted = decode(split, logits, label_list)
     result.test_predictions_file = os.path.join(output_dir, TEST_PREDICTIONS_FILE)
     write_predictions(result.test_predictions_file, split.conll, predicted)

@@ -7,6 +7,8 @@ answer with its character offsets; windows, tokenization and the span choice fol
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from absl import logging
 
 from bert_tf.errors import InputError
@@ -21,21 +23,22 @@ def check_export(config) -> None:
         check_export_dir(config.options.export_dir)
 
 
-def export_model(model, config) -> str:
-    """Exports `model` (a `BertQuestionAnswering`) under `config.options.export_dir`; returns the
+def export_model(model, config, export_dir: Optional[str] = None) -> str:
+    """Exports `model` (a `BertQuestionAnswering`) under `export_dir` (default: `--export_dir`); returns the
     version folder.
 
     Args:
       model: the fine-tuned model.
       config: the run's `SquadConfig` (model files, the window and post-processing flags).
+      export_dir: where to export (other workers of a multi-worker run export to a temporary folder).
     Returns:
       The new version folder, `<export_dir>/<version>`.
     Raises:
       InputError: the export does not fit the flags or the model.
     """
     try:
-        path = _export(model, config.model.vocab_file, config.model.do_lower_case, config.options.export_dir,
-                       config, pad_to_max_length=config.pad_to_max_length)
+        path = _export(model, config.model.vocab_file, config.model.do_lower_case,
+                       export_dir or config.options.export_dir, config, pad_to_max_length=config.pad_to_max_length)
     except ValueError as error:
         raise InputError(f"--export_dir: {error}") from None
     logging.info("Exported the SavedModel to %s", path)

@@ -188,14 +188,14 @@ def _read_predict_inputs(config: SquadConfig, tokenizer) -> _PredictInputs:
     return _PredictInputs(squad_file, examples, features)
 
 
-def _feature_file(config: SquadConfig, name: str, data_file: str, is_training: bool, write) -> str:
-    """`output_dir/<name>` written by `write(path) -> count` unless a cache of the same inputs is there."""
+def _feature_file(config: SquadConfig, name: str, data_file: str, is_training: bool, write, write_dir: str) -> str:
+    """`write_dir/<name>` written by `write(path) -> count` unless a cache of the same inputs is there."""
     settings = {"format": _FEATURES_FORMAT, "is_training": is_training, "max_seq_length": config.max_seq_length,
                 "doc_stride": config.doc_stride, "max_query_length": config.max_query_length,
                 "do_lower_case": config.model.do_lower_case,
                 "version_2_with_negative": config.version_2_with_negative}
     key = feature_cache.cache_key([data_file], config.model.vocab_file, settings)
-    path = os.path.join(config.options.output_dir, name)
+    path = os.path.join(write_dir, name)
     return feature_cache.cached_tfrecord(
         path, key, write, check=lambda existing: squad_dataset.check_tfrecord(existing, config.max_seq_length,
                                                                                 is_training))
@@ -308,25 +308,29 @@ def run(config: SquadConfig) -> SquadResult:
     else:
         model = _prediction_model(config, model_fn, strategy)
 
-    with workspace.claim_output_dir(options.output_dir, TASK_NAME, chief=strategies.is_chief(strategy)):
+    chief = strategies.is_chief(strategy)
+    # write_dir: output_dir, or a temporary folder on the other workers of a multi-worker run.
+    with workspace.claim_output_dir(options.output_dir, TASK_NAME, chief=chief) as write_dir:
         if config.do_train:
-            result.train = _train(config, trainer, tokenizer, train_examples, on_tpu)
+            result.train = _train(config, trainer, tokenizer, train_examples, on_tpu, write_dir)
         if config.do_predict:
-            _predict(config, model, predict_inputs, strategy, on_tpu, result)
+            _predict(config, model, predict_inputs, strategy, on_tpu, result, write_dir)
         if options.export_dir:
-            result.export_path = export.export_model(model, config)
+            export_dir = options.export_dir if chief else os.path.join(write_dir, "export")
+            result.export_path = export.export_model(model, config, export_dir)
     return result
 
 
 def _train(config: SquadConfig, trainer: Trainer, tokenizer, train_examples: List[SquadExample],
-           on_tpu: bool) -> TrainResult:
+           on_tpu: bool, write_dir: str) -> TrainResult:
     """Writes (or reuses) `train.tf_record` and trains on it."""
     def write_train_features(path):
         return write_features(convert_examples_to_features(
             train_examples, tokenizer, config.max_seq_length, config.doc_stride, config.max_query_length,
             is_training=True), path, is_training=True)
 
-    train_file = _feature_file(config, TRAIN_FEATURES_FILE, config.train_file, True, write_train_features)
+    train_file = _feature_file(config, TRAIN_FEATURES_FILE, config.train_file, True, write_train_features,
+                               write_dir)
     logging.info("***** Running training *****")
     logging.info("  Num orig examples = %d", len(train_examples))
     logging.info("  Batch size = %d", config.recipe.train_batch_size)
@@ -338,11 +342,12 @@ def _train(config: SquadConfig, trainer: Trainer, tokenizer, train_examples: Lis
 
 
 def _predict(config: SquadConfig, model, inputs: _PredictInputs, strategy, on_tpu: bool,
-             result: SquadResult) -> None:
-    """Writes (or reuses) `eval.tf_record`, predicts, writes the prediction files and `eval_results.txt`."""
-    output_dir = config.options.output_dir
+             result: SquadResult, write_dir: str) -> None:
+    """Writes (or reuses) `eval.tf_record`, predicts, writes the prediction files and `eval_results.txt`
+    into `write_dir` (`output_dir`, or a temporary folder on the other workers of a multi-worker run)."""
+    output_dir = write_dir
     feature_file = _feature_file(config, PREDICT_FEATURES_FILE, config.predict_file, False,
-                                 lambda path: write_features(inputs.features, path, is_training=False))
+                                 lambda path: write_features(inputs.features, path, is_training=False), write_dir)
     logging.info("***** Running predictions *****")
     logging.info("  Num orig examples = %d", len(inputs.examples))
     logging.info("  Num split examples = %d", len(inputs.features))
