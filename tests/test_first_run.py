@@ -267,3 +267,20 @@ def test_killed_create_pretraining_data_leaves_no_workers(tmp_path, data_dir):
         if process.poll() is None:
             process.kill()
     assert not (tmp_path / "out.tfrecord").exists()
+
+
+def test_corrupted_pretraining_record_names_the_file(tmp_path, refs_dir, tiny_ckpt_dir, capsys):
+    import run_pretraining
+
+    data = bytearray((refs_dir / "original_sample_text_seq128.tfrecord").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(64)  # the first records stay intact: the damage shows mid-training
+    records = tmp_path / "corrupted.tfrecord"
+    records.write_bytes(bytes(data))
+    status = run_pretraining.main(["run_pretraining.py", f"--input_file={records}", f"--bert_dir={tiny_ckpt_dir}",
+                                   f"--output_dir={tmp_path / 'out'}", "--do_train", "--train_batch_size=8",
+                                   "--num_train_steps=40", "--num_warmup_steps=1", "--max_seq_length=128",
+                                   "--max_predictions_per_seq=20", "--seed=1"])
+    lines = error_lines(capsys.readouterr().err, "run_pretraining.py")
+    assert status == 1 and len(lines) == 1, lines
+    assert "corrupted.tfrecord" in lines[0] and "truncated or corrupted" in lines[0]
