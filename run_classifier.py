@@ -53,13 +53,7 @@ def config_from_flags(flag_values):
     return classification.ClassifierConfig(
         task_name=flag_values.task_name,
         data_dir=flag_values.data_dir,
-        model=cli.model_files_from_flags(flag_values),
-        options=cli.run_options_from_flags(flag_values),
-        recipe=cli.fine_tuning_from_flags(flag_values),
-        max_seq_length=flag_values.max_seq_length,
-        do_train=flag_values.do_train,
-        do_eval=flag_values.do_eval,
-        do_predict=flag_values.do_predict,
+        **cli.fine_tuning_config_fields(flag_values),
         pad_to_max_length=flag_values.pad_to_max_length,
         group_by_length=flag_values.group_by_length,
     )

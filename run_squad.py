@@ -65,14 +65,9 @@ def config_from_flags(flag_values):
     from bert_tf.tasks.squad.run import SquadConfig
 
     return SquadConfig(
-        model=cli.model_files_from_flags(flag_values),
-        options=cli.run_options_from_flags(flag_values),
-        recipe=cli.fine_tuning_from_flags(flag_values),
+        **cli.fine_tuning_config_fields(flag_values),
         train_file=flag_values.train_file,
         predict_file=flag_values.predict_file,
-        do_train=flag_values.do_train,
-        do_predict=flag_values.do_predict,
-        max_seq_length=flag_values.max_seq_length,
         doc_stride=flag_values.doc_stride,
         max_query_length=flag_values.max_query_length,
         n_best_size=flag_values.n_best_size,

@@ -287,6 +287,17 @@ def fine_tuning_from_flags(flag_values):
                                 for field in dataclasses.fields(FineTuningOptions)})
 
 
+def fine_tuning_config_fields(flag_values) -> dict:
+    """The config fields every fine-tuning script takes from its flags: `model`, `options`, `recipe`,
+    `max_seq_length` and the mode flags it defines (`do_train`, `do_eval`, `do_predict`)."""
+    fields = dict(model=model_files_from_flags(flag_values), options=run_options_from_flags(flag_values),
+                  recipe=fine_tuning_from_flags(flag_values), max_seq_length=flag_values.max_seq_length)
+    for mode in ("do_train", "do_eval", "do_predict"):
+        if mode in flag_values:
+            fields[mode] = flag_values[mode].value
+    return fields
+
+
 # ------------------------------------------------------------------------------------ first-run defaults
 def use_environment_defaults(flag_values, data_dir_variable: Optional[str] = None,
                              data_dir_name: Optional[str] = None) -> list:
