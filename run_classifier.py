@@ -12,7 +12,6 @@ the three model flags from a released model folder (explicit flags win). Added: 
 the newest checkpoint in `--output_dir`. Bad input exits with status 1 and a one-line message.
 Library code: `bert_tf.tasks.classification.run`.
 """
-import os
 
 from absl import flags
 
@@ -40,10 +39,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     cli.define_tpu_flags(define)
     # Additions.
     cli.define_run_flags(define)
-    define.boolean("pad_to_max_length", False, "Pad every batch to max_seq_length (default: to the batch's "
-                                               "longest example, rounded up to a multiple of 8).")
-    define.boolean("group_by_length", False, "Train on batches of similar-length examples (less padding; not "
-                                             "the original's random batches).")
+    cli.define_padding_flags(define)
 
 
 def config_from_flags(flag_values):
@@ -54,8 +50,6 @@ def config_from_flags(flag_values):
         task_name=flag_values.task_name,
         data_dir=flag_values.data_dir,
         **cli.fine_tuning_config_fields(flag_values),
-        pad_to_max_length=flag_values.pad_to_max_length,
-        group_by_length=flag_values.group_by_length,
     )
 
 
@@ -66,12 +60,7 @@ def apply_first_run_defaults(flag_values) -> None:
     (the original README's variables), `--output_dir` `out/<task>`. What is still missing is reported in
     one message, before TensorFlow starts.
     """
-    from absl import logging
-
-    notes = []
-    if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
-        flag_values.do_train = flag_values.do_eval = True
-        notes.append("--do_train --do_eval (no mode flag given)")
+    notes = cli.default_modes(flag_values, ("do_train", "do_eval"))
     task = flag_values.task_name
     if task:
         from bert_tf.tasks.classification import examples as glue
@@ -79,18 +68,13 @@ def apply_first_run_defaults(flag_values) -> None:
         processor = glue.PROCESSORS.get(task.lower())
         folder = glue.GLUE_FOLDERS.get(processor.task_name, task) if processor else task
         notes += cli.use_environment_defaults(flag_values, "GLUE_DIR", folder)
-        if not flag_values.output_dir:
-            flag_values.output_dir = os.path.join("out", task.lower())
-            notes.append(f"--output_dir={flag_values.output_dir}")
-    model_given = flag_values.bert_dir or (flag_values.bert_config_file and flag_values.vocab_file)
+        notes += cli.default_output_dir(flag_values, task.lower())
     cli.require([
         (task, "--task_name (or --task) is required, e.g. --task=MRPC"),
         (flag_values.data_dir, "--data_dir is required (or set $GLUE_DIR to the folder holding the GLUE tasks)"),
-        (model_given, "the model is required: --bert_dir (or $BERT_BASE_DIR), or --bert_config_file and "
-                      "--vocab_file"),
+        cli.model_requirement(flag_values),
     ])
-    for note in notes:
-        logging.info("Using %s", note)
+    cli.log_notes(notes)
 
 
 def run(flag_values) -> int:

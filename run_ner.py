@@ -8,9 +8,11 @@ file). Every word gets one tag (long sentences are split into overlapping window
 `eval_results.txt` has the entity-level precision/recall/F1 of conlleval, `test_predictions.txt` is
 conlleval's `word gold predicted` input. The model flags, `--bert_dir`, the TPU flags and this project's run
 flags (`--strategy`, `--dtype`, `--use_xla`, `--seed`, ...) are those of run_classifier.py. Re-running a
-command after an interruption resumes training from the newest checkpoint in `--output_dir`. Without model
-flags, `$BERT_BASE_DIR` is used as `--bert_dir`. Bad input exits with status 1 and a one-line message.
-Library code: `bert_tf.tasks.ner.run`.
+command after an interruption resumes training from the newest checkpoint in `--output_dir`. With no mode flag
+it trains and evaluates; without model flags `$BERT_BASE_DIR` is used as `--bert_dir`, without `--output_dir`
+`out/ner`. Training batches hold similar-length windows (about twice as fast here;
+`--nogroup_by_length` for random batches). Bad input exits with
+status 1 and a one-line message. Library code: `bert_tf.tasks.ner.run`.
 """
 from absl import flags
 
@@ -36,6 +38,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.integer("save_checkpoints_steps", 1000, "How often to save the model checkpoint.")
     cli.define_tpu_flags(define)
     cli.define_run_flags(define)
+    cli.define_padding_flags(define, unit="window", group_by_length=True)  # no original batching to keep
 
 
 def config_from_flags(flag_values):
@@ -49,16 +52,24 @@ def config_from_flags(flag_values):
     )
 
 
+def apply_first_run_defaults(flag_values) -> None:
+    """No mode flag: train and evaluate (as run_classifier.py). The model from `$BERT_BASE_DIR`,
+    `--output_dir` `out/ner`. What is still missing is reported in one message, before TensorFlow starts."""
+    notes = cli.default_modes(flag_values, ("do_train", "do_eval"))
+    notes += cli.use_environment_defaults(flag_values)  # --bert_dir from $BERT_BASE_DIR
+    notes += cli.default_output_dir(flag_values, "ner")
+    needs_data_dir = flag_values.do_train or flag_values.do_eval or not flag_values.predict_file
+    cli.require([
+        (not needs_data_dir or flag_values.data_dir,
+         "--data_dir is required: the folder of train.txt, dev.txt (or valid.txt) and test.txt"),
+        cli.model_requirement(flag_values),
+    ])
+    cli.log_notes(notes)
+
+
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
-    from absl import logging
-
-    from bert_tf.errors import InputError
-
-    if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
-        raise InputError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-    for note in cli.use_environment_defaults(flag_values):  # --bert_dir from $BERT_BASE_DIR
-        logging.info("Using %s", note)
+    apply_first_run_defaults(flag_values)
     from bert_tf.tasks.ner import run as ner  # imported here: `--help` and flag errors need no TensorFlow
 
     result = ner.run(config_from_flags(flag_values))

@@ -8,12 +8,12 @@
 
 Every flag of the original is accepted with its default; `--bert_dir` sets the three model flags from a
 released model folder (explicit flags win). Added: `--strategy`, `--use_xla`, `--dtype`, `--seed`,
-`--keep_checkpoint_max`, `--max_train_steps`, `--log_every_steps`, `--export_dir`,
-`--pad_to_max_length`, `--predict_pad_to_longest`. Writes
-`predictions.json`, `nbest_predictions.json` (and `null_odds.json` for 2.0) as the original, plus
-`eval_results.txt` with the official metrics when the predict file holds answers. Without model flags,
-`$BERT_BASE_DIR` is used as `--bert_dir`. Bad input exits with status 1 and a one-line message. Library
-code: `bert_tf.tasks.squad.run`.
+`--keep_checkpoint_max`, `--max_train_steps`, `--log_every_steps`, `--export_dir`, `--pad_to_max_length`,
+`--group_by_length`, `--predict_pad_to_longest`. Writes `predictions.json`, `nbest_predictions.json` (and
+`null_odds.json` for 2.0) as the original, plus `eval_results.txt` with the official metrics when the predict
+file holds answers. With no mode flag it trains and predicts; without model flags `$BERT_BASE_DIR` is used as
+`--bert_dir`, without file flags `$SQUAD_DIR/train-v1.1.json` and `dev-v1.1.json`, without `--output_dir`
+`out/squad`. Bad input exits with status 1 and a one-line message. Library code: `bert_tf.tasks.squad.run`.
 """
 from absl import flags
 
@@ -53,8 +53,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.number("null_score_diff_threshold", 0.0, "If null_score - best_non_null is greater than the threshold "
                                                     "predict null.")
     cli.define_run_flags(define)
-    define.boolean("pad_to_max_length", False, "Pad every batch to max_seq_length (default: to the batch's "
-                                               "longest window, rounded up to a multiple of 8).")
+    cli.define_padding_flags(define, unit="window")
     define.boolean("predict_pad_to_longest", False, "Pad prediction batches to their longest window too (faster; "
                                                     "by default they are padded to max_seq_length, which "
                                                     "reproduces the original's n-best lists exactly).")
@@ -75,17 +74,41 @@ def config_from_flags(flag_values):
         version_2_with_negative=flag_values.version_2_with_negative,
         null_score_diff_threshold=flag_values.null_score_diff_threshold,
         verbose_logging=flag_values.verbose_logging,
-        pad_to_max_length=flag_values.pad_to_max_length,
         predict_pad_to_longest=flag_values.predict_pad_to_longest,
     )
 
 
+def apply_first_run_defaults(flag_values) -> None:
+    """No mode flag: train and predict (the original README's command). `--train_file` and `--predict_file`
+    from `$SQUAD_DIR` (`train-v1.1.json`, `dev-v1.1.json`; `-v2.0` with `--version_2_with_negative`) when
+    those files exist, the model from `$BERT_BASE_DIR`, `--output_dir` `out/squad`. What is still missing
+    is reported in one message, before TensorFlow starts."""
+    import os
+
+    notes = cli.default_modes(flag_values, ("do_train", "do_predict"))
+    notes += cli.use_environment_defaults(flag_values)  # --bert_dir from $BERT_BASE_DIR
+    squad_dir = os.environ.get("SQUAD_DIR")
+    version = "v2.0" if flag_values.version_2_with_negative else "v1.1"
+    for mode, flag, name in (("do_train", "train_file", f"train-{version}.json"),
+                             ("do_predict", "predict_file", f"dev-{version}.json")):
+        path = os.path.join(squad_dir, name) if squad_dir else None
+        if flag_values[mode].value and not flag_values[flag].value and path and os.path.isfile(path):
+            flag_values[flag].value = path
+            notes.append(f"--{flag}={path} (from $SQUAD_DIR)")
+    notes += cli.default_output_dir(flag_values, "squad")
+    cli.require([
+        (not flag_values.do_train or flag_values.train_file,
+         f"--do_train needs --train_file (or $SQUAD_DIR holding train-{version}.json)"),
+        (not flag_values.do_predict or flag_values.predict_file,
+         f"--do_predict needs --predict_file (or $SQUAD_DIR holding dev-{version}.json)"),
+        cli.model_requirement(flag_values),
+    ])
+    cli.log_notes(notes)
+
+
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
-    from absl import logging
-
-    for note in cli.use_environment_defaults(flag_values):  # --bert_dir from $BERT_BASE_DIR
-        logging.info("Using %s", note)
+    apply_first_run_defaults(flag_values)
     from bert_tf.tasks.squad import run as squad  # imported here: `--help` and flag errors need no TensorFlow
 
     result = squad.run(config_from_flags(flag_values))

@@ -38,6 +38,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--seq_length", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--dtype", default="float32", help="float32 or mixed_bfloat16 (the model's dtype policy)")
     return parser.parse_args(argv)
 
 
@@ -50,7 +51,7 @@ def median_seconds(function, repeats: int) -> float:
 def step_functions(args) -> dict:
     """{"name": tf.function} for the four timed parts of a step."""
     config = bert_tf.BertConfig.from_json_file(args.bert_config_file)
-    model = bert_tf.BertClassifier(config, num_labels=2)
+    model = bert_tf.BertClassifier(config, num_labels=2, dtype=args.dtype)
     rng = np.random.default_rng(0)
     shape = (args.batch_size, args.seq_length)
     features = {
@@ -64,7 +65,7 @@ def step_functions(args) -> dict:
     variables = model.trainable_variables
 
     def loss(training):
-        logits = model(features, training=training)["logits"]
+        logits = tf.cast(model(features, training=training)["logits"], tf.float32)
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
     def gradients():
@@ -89,7 +90,7 @@ def step_functions(args) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     print(f"# BertClassifier, {os.path.basename(os.path.dirname(args.bert_config_file))} config, batch "
-          f"{args.batch_size} x seq {args.seq_length}, median of {args.repeats}; bert_tf from "
+          f"{args.batch_size} x seq {args.seq_length}, {args.dtype}, median of {args.repeats}; bert_tf from "
           f"{os.path.dirname(bert_tf.__file__)}; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
     print("\n| part | ms | examples/s |\n|---|---|---|")
     for name, function in step_functions(args).items():

@@ -54,6 +54,9 @@ def parse_args(argv=None):
     parser.add_argument("--max_steps", type=int, default=None, help="stop each run after this many steps (checks)")
     parser.add_argument("--use_xla", action="store_true", help="compile the training step with XLA")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=True,
+                        help="train on batches of similar-length windows (run_ner.py's default; "
+                             "--no-group_by_length: random batches)")
     parser.add_argument("--strategy", default="one_device")
     parser.add_argument("--peer_steps", type=int, default=30, help="timed PyTorch steps (0: skip the peer)")
     parser.add_argument("--peer_threads", type=int, default=None,
@@ -79,7 +82,7 @@ def run_seed(args, seed: int, output_root: str) -> dict:
                                learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs)
     config = ner.NerConfig(data_dir=args.data_dir, model=resolve_model_files(args.bert_dir, checkpoint_required=True),
                            options=options, recipe=recipe, max_seq_length=args.max_seq_length, do_train=True,
-                           do_eval=True, do_predict=True)
+                           do_eval=True, do_predict=True, group_by_length=args.group_by_length)
     started = time.perf_counter()
     result = ner.run(config)
     return {
@@ -200,7 +203,8 @@ def format_table(args, rows, peer) -> str:
         f"# CoNLL-2003 NER, {os.path.basename(os.path.normpath(args.bert_dir))}: max_seq_length "
         f"{args.max_seq_length}, batch {args.train_batch_size}, lr {args.learning_rate}, {args.num_train_epochs} "
         f"epochs" + (f" (max {args.max_steps} steps)" if args.max_steps else "")
-        + f"; per-batch padding; XLA {args.use_xla}; {args.dtype}; {args.strategy}",
+        + ("; per-batch padding, length-grouped batches" if args.group_by_length else "; per-batch padding")
+        + f"; XLA {args.use_xla}; {args.dtype}; {args.strategy}",
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"TensorFlow {tf.__version__}; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}",
         "",

@@ -158,9 +158,23 @@ def main():
     parser.add_argument("--jit", default="false", help="TensorFlow only: comma list of jit_compile settings")
     parser.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps")
     parser.add_argument("--backend_only", action="store_true", help="skip nothing; kept for symmetric commands")
+    parser.add_argument("--dropout", type=float, default=0.1,
+                        help="hidden and attention-probability dropout (0 shows what the dropout masks cost)")
+    parser.add_argument("--nominal_peak_tflops", default="",
+                        help="dtype=TFLOP/s pairs, e.g. 'float32=67,mixed_bfloat16=989' (an H200's datasheet "
+                             "dense figures): adds an MFU column against them")
+    parser.add_argument("--jax_matmul_precision", default="highest",
+                        help="JAX only: float32 matmul precision ('highest' = true float32; 'default' lets "
+                             "GPUs use TF32)")
     args = parser.parse_args()
 
     backend = keras.backend.backend()
+    nominal = {key: float(value) for key, value in
+               (pair.split("=") for pair in args.nominal_peak_tflops.split(",") if pair)}
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", args.jax_matmul_precision)
     batch = random_batch(args.batch_size, args.seq_length, args.max_predictions_per_seq, BASE["vocab_size"])
     flops_per_example = 3 * forward_flops_per_example(BASE, args.seq_length, args.max_predictions_per_seq)
     device = platform.processor() or platform.machine()
@@ -169,14 +183,17 @@ def main():
 
         device = str(jax.devices()[0].device_kind)
     print(f"# backend {backend}, device {device}, {os.cpu_count()} cores, keras {keras.__version__}; "
-          f"BERT-Base, batch {args.batch_size}, seq {args.seq_length}, {args.max_predictions_per_seq} predictions")
-    print("| backend | dtype | XLA | examples/s | model TFLOP/s | peak matmul TFLOP/s | MFU |")
-    print("|---|---|---|---|---|---|---|")
+          f"BERT-Base, dropout {args.dropout}, batch {args.batch_size}, seq {args.seq_length}, "
+          f"{args.max_predictions_per_seq} predictions")
+    print("| backend | dtype | XLA | examples/s | model TFLOP/s | peak matmul TFLOP/s | MFU | MFU of nominal peak |")
+    print("|---|---|---|---|---|---|---|---|")
     jit_settings = [True] if backend == "jax" else [value.strip().lower() == "true" for value in args.jit.split(",")]
     for dtype in args.dtypes.split(","):
         peak = peak_matmul_flops(dtype) / 1000
         for jit in jit_settings:
-            model = bert_tf.BertPretrainingModel(bert_tf.BertConfig(**BASE), dtype=dtype)
+            config = bert_tf.BertConfig(**BASE, hidden_dropout_prob=args.dropout,
+                                        attention_probs_dropout_prob=args.dropout)
+            model = bert_tf.BertPretrainingModel(config, dtype=dtype)
             run = jax_step(model) if backend == "jax" else tensorflow_step(model, dtype, jit)
             for _ in range(2):
                 run(batch)
@@ -188,7 +205,8 @@ def main():
             seconds = statistics.median(timings)
             achieved = flops_per_example * args.batch_size / seconds / 1e12
             print(f"| {backend} | {dtype} | {jit} | {args.batch_size / seconds:.2f} | {achieved:.3f} | "
-                  f"{peak:.3f} | {achieved / peak:.0%} |", flush=True)
+                  f"{peak:.3f} | {achieved / peak:.0%} | "
+                  f"{f'{achieved / nominal[dtype]:.1%}' if dtype in nominal else '-'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Variants (`serving_default` unless said otherwise):
   default         the export's defaults: each batch padded to its longest row rounded up to 8, and the
                   model run on length-sorted sub-batches of `--sub_batch_size` (8) rows, each cut to
                   its own longest row rounded up to 8
+  xla             default, exported with `jit_compile=True` (the model part XLA-compiled)
   whole_batch     each batch padded to its longest row rounded up to 8, the whole batch at once
   fixed_lengths   whole_batch, but padded to the smallest of `--padded_lengths` that fits
   bfloat16        default, served under the mixed_bfloat16 dtype policy
@@ -56,7 +57,7 @@ from bert_tf.tasks.classification import examples as glue  # noqa: E402
 from bert_tf.tokenization import packing  # noqa: E402
 
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
-VARIANTS = ("default", "whole_batch", "fixed_lengths", "bfloat16", "today", "serve_ids_128", "keras_hub")
+VARIANTS = ("default", "xla", "whole_batch", "fixed_lengths", "bfloat16", "today", "serve_ids_128", "keras_hub")
 SHORT_TOKENS = 16  # "short" requests: at most this many packed word pieces
 LABELS = ["0", "1"]
 
@@ -127,6 +128,7 @@ def export_options(args) -> dict:
     return {"default": {"sub_batch_size": args.sub_batch_size}, "whole_batch": {"sub_batch_size": None},
             "fixed_lengths": {"padded_lengths": lengths, "sub_batch_size": None},
             "bfloat16": {"serving_dtype": "mixed_bfloat16", "sub_batch_size": args.sub_batch_size},
+            "xla": {"sub_batch_size": args.sub_batch_size, "jit_compile": True},
             "today": {"pad_to_max_length": True}}
 
 
@@ -232,8 +234,8 @@ def latency(calls, pairs, requests: int) -> dict:
     """{variant: (p50 ms, p95 ms)} of single requests cycling through `pairs`, variants interleaved
     request by request."""
     inputs = batches(pairs, 1)
-    for call in calls.values():
-        for text_a, text_b in inputs[:5]:
+    for call in calls.values():  # warm-up: every request once (XLA compiles each new length once)
+        for text_a, text_b in inputs[:requests]:
             call(text_a, text_b)
     times = {name: [] for name in calls}
     for index in range(requests):

@@ -9,8 +9,9 @@ command (max_seq_length 384, doc_stride 128, max_query_length 64, train_batch_si
 Prints a markdown table: EM, F1, training examples/s (windows/s, leaving out the first step, which traces
 the step function) and, when `torch` and `transformers` are importable (by `--peer_python`), the training
 step of Hugging Face's PyTorch `BertForQuestionAnswering` built from the same weights (converted in memory,
-handed over as arrays: the peer runs in a process of its own), on random batches of 12 padded to
-`--peer_seq_length` (default max_seq_length), with the speed ratio.
+handed over as arrays: the peer runs in a process of its own), on random batches of 12 of the same training
+windows padded to each batch's longest (the issue's peer; `--peer_seq_length` pads to a fixed length), with
+the speed ratio.
 
   python bench/squad.py                                          # the full run (about 1.5 h on 2 CPU cores)
   python bench/squad.py --max_steps=3 --max_predict_articles=1   # quick check that everything runs
@@ -35,6 +36,7 @@ import numpy as np  # noqa: E402
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
 NUM_TRAIN_ARTICLES = 38
+PEER_WARMUP_STEPS = 2
 
 
 def parse_args(argv=None):
@@ -56,9 +58,12 @@ def parse_args(argv=None):
     parser.add_argument("--use_xla", action="store_true", help="compile the training step with XLA")
     parser.add_argument("--pad_to_max_length", action="store_true", help="pad every batch to max_seq_length")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--group_by_length", action="store_true",
+                        help="train on batches of similar-length windows (run_squad.py --group_by_length)")
     parser.add_argument("--strategy", default="one_device")
-    parser.add_argument("--peer_steps", type=int, default=10, help="timed PyTorch steps (0: skip the peer)")
-    parser.add_argument("--peer_seq_length", type=int, default=None, help="default: --max_seq_length")
+    parser.add_argument("--peer_steps", type=int, default=20, help="timed PyTorch steps (0: skip the peer)")
+    parser.add_argument("--peer_seq_length", type=int, default=None,
+                        help="pad the peer's batches to this length (default: each batch's longest window)")
     parser.add_argument("--peer_python", default=sys.executable,
                         help="the Python that has torch and transformers (default: this one)")
     parser.add_argument("--peer_worker", default=None, help=argparse.SUPPRESS)  # internal: weights .npz
@@ -152,53 +157,75 @@ def peer_model(bert_config_file: str, weights_file: str):
     return model
 
 
+def write_peer_batches(args, train_file: str, path: str) -> None:
+    """Random batches of our training windows for the peer, in a `.npz` file: `train_batch_size` windows
+    each, padded to the batch's longest (the issue's peer: dynamic padding), or to `--peer_seq_length`."""
+    import random
+
+    sys.path.insert(0, PROJECT_ROOT)
+    from bert_tf.tasks.squad import examples, features
+    from bert_tf.training.run_options import load_tokenizer, resolve_model_files
+
+    train_examples, _ = examples.squad_examples(examples.read_squad_file(train_file, "train_file"), is_training=True)
+    tokenizer = load_tokenizer(resolve_model_files(args.bert_dir))
+    windows = list(features.convert_examples_to_features(train_examples, tokenizer, args.max_seq_length,
+                                                         args.doc_stride, args.max_query_length, is_training=True))
+    rng = random.Random(1)
+    arrays = {}
+    for index in range(args.peer_steps + PEER_WARMUP_STEPS):
+        batch = rng.sample(windows, args.train_batch_size)
+        length = args.peer_seq_length or max(sum(window.input_mask) for window in batch)
+        for name in ("input_ids", "input_mask", "segment_ids"):
+            arrays[f"{name}_{index}"] = np.array([getattr(window, name)[:length] for window in batch], np.int64)
+        arrays[f"start_positions_{index}"] = np.array([window.start_position for window in batch], np.int64)
+        arrays[f"end_positions_{index}"] = np.array([window.end_position for window in batch], np.int64)
+    np.savez(path, **arrays)
+
+
 def time_peer_step(args) -> float:
-    """Training examples/s of the peer (forward, backward, clipping, AdamW step) on random batches of
-    `train_batch_size` x `peer_seq_length`, after 2 untimed steps. Runs in the `--peer_worker` process."""
+    """Training examples/s of the peer (forward, backward, clipping, AdamW step) on the batches of
+    `write_peer_batches`, after 2 untimed steps. Runs in the `--peer_worker` process."""
     import torch
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
-    model = peer_model(os.path.join(args.bert_dir, "bert_config.json"), args.peer_worker)
+    model = peer_model(os.path.join(args.bert_dir, "bert_config.json"), os.path.join(args.peer_worker,
+                                                                                        "weights.npz"))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, eps=1e-6)
-    generator = torch.Generator().manual_seed(0)
-    batch_size, seq_length = args.train_batch_size, args.peer_seq_length or args.max_seq_length
-
-    def step():
-        input_ids = torch.randint(1000, model.config.vocab_size, (batch_size, seq_length), generator=generator)
-        token_type_ids = torch.zeros_like(input_ids)
-        token_type_ids[:, seq_length // 8:] = 1
-        positions = torch.randint(0, seq_length, (2, batch_size), generator=generator)
-        loss = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), token_type_ids=token_type_ids,
-                     start_positions=positions[0], end_positions=positions[1]).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(2):
-        step()
-    started = time.perf_counter()
-    for _ in range(args.peer_steps):
-        step()
-    return batch_size * args.peer_steps / (time.perf_counter() - started)
+    seconds, examples = 0.0, 0
+    with np.load(os.path.join(args.peer_worker, "batches.npz")) as batches:
+        for index in range(args.peer_steps + PEER_WARMUP_STEPS):
+            tensors = {name: torch.from_numpy(batches[f"{name}_{index}"]) for name in
+                       ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions")}
+            started = time.perf_counter()
+            loss = model(input_ids=tensors["input_ids"], attention_mask=tensors["input_mask"],
+                         token_type_ids=tensors["segment_ids"], start_positions=tensors["start_positions"],
+                         end_positions=tensors["end_positions"]).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if index >= PEER_WARMUP_STEPS:
+                seconds += time.perf_counter() - started
+                examples += len(tensors["input_ids"])
+    return examples / seconds
 
 
-def measure_peer(args, folder: str):
+def measure_peer(args, folder: str, train_file: str):
     """Examples/s of the peer, measured by `--peer_python` in a process of its own; None when it has no torch
     or transformers."""
     check = ("import importlib.util as u, sys; "
              "sys.exit(0 if u.find_spec('torch') and u.find_spec('transformers') else 1)")
     if subprocess.run([args.peer_python, "-c", check]).returncode != 0:
         return None
-    weights = os.path.join(folder, "peer_weights.npz")
-    write_peer_weights(args.bert_dir, weights)
-    command = [args.peer_python, os.path.abspath(__file__), f"--peer_worker={weights}", f"--bert_dir={args.bert_dir}",
-               f"--train_batch_size={args.train_batch_size}", f"--max_seq_length={args.max_seq_length}",
-               f"--learning_rate={args.learning_rate}", f"--peer_steps={args.peer_steps}"]
-    if args.peer_seq_length:
-        command.append(f"--peer_seq_length={args.peer_seq_length}")
+    peer_folder = os.path.join(folder, "peer")
+    os.makedirs(peer_folder, exist_ok=True)
+    write_peer_weights(args.bert_dir, os.path.join(peer_folder, "weights.npz"))
+    write_peer_batches(args, train_file, os.path.join(peer_folder, "batches.npz"))
+    command = [args.peer_python, os.path.abspath(__file__), f"--peer_worker={peer_folder}",
+               f"--bert_dir={args.bert_dir}", f"--learning_rate={args.learning_rate}",
+               f"--peer_steps={args.peer_steps}"]
     environment = dict(os.environ, USE_TF="0", USE_FLAX="0", USE_TORCH="1")
     completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
     return float(json.loads(completed.stdout.strip().splitlines()[-1])["examples_per_second"])
@@ -220,7 +247,7 @@ def run_bert_tf(args, paths: dict, output_dir: str) -> dict:
                                  learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs),
         train_file=paths["train"], predict_file=paths["predict"], do_train=True, do_predict=True,
         max_seq_length=args.max_seq_length, doc_stride=args.doc_stride, max_query_length=args.max_query_length,
-        pad_to_max_length=args.pad_to_max_length)
+        pad_to_max_length=args.pad_to_max_length, group_by_length=args.group_by_length)
     started = time.perf_counter()
     result = squad.run(config)
     scores = official_scores(args.eval_script, paths["predict"], result.output_files["predictions.json"])
@@ -232,7 +259,7 @@ def run_bert_tf(args, paths: dict, output_dir: str) -> dict:
 def format_table(args, row: dict, peer) -> str:
     import tensorflow as tf
 
-    peer_length = args.peer_seq_length or args.max_seq_length
+    peer_padding = f"padded to {args.peer_seq_length}" if args.peer_seq_length else "padded to each batch's longest"
     lines = [
         f"# SQuAD 1.1 (dev articles 1-{NUM_TRAIN_ARTICLES} train, {NUM_TRAIN_ARTICLES + 1}-48 predict), "
         f"{os.path.basename(os.path.normpath(args.bert_dir))}: {args.max_seq_length}/{args.doc_stride}/"
@@ -240,6 +267,7 @@ def format_table(args, row: dict, peer) -> str:
         f"{args.num_train_epochs} epoch(s), seed {args.seed}" + (f" (max {args.max_steps} steps)" if args.max_steps
                                                                   else "")
         + ("; padded to max_seq_length" if args.pad_to_max_length else "; per-batch padding")
+        + ("; length-grouped batches" if args.group_by_length else "")
         + f"; XLA {args.use_xla}; {args.dtype}; {args.strategy}",
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"TensorFlow {tf.__version__}; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}",
@@ -252,7 +280,7 @@ def format_table(args, row: dict, peer) -> str:
     if peer is None:
         lines.append("| HF PyTorch peer | | | not measured (needs torch and transformers) | | |")
     else:
-        lines.append(f"| HF PyTorch peer (padded to {peer_length}) | | | {peer:.2f} | {args.peer_steps} | |")
+        lines.append(f"| HF PyTorch peer ({peer_padding}) | | | {peer:.2f} | {args.peer_steps} | |")
         lines.append(f"| speed ratio bert_tf / peer | | | {row['examples_per_second'] / peer:.2f}x | | |")
     return "\n".join(lines)
 
@@ -272,7 +300,7 @@ def main(argv=None) -> int:
         print(f"warning: eval_results.txt F1 {row['ours_eval']['f1']} != official {row['f1']}", file=sys.stderr)
     print(f"bert_tf: EM {row['exact_match']:.2f}, F1 {row['f1']:.2f}, {row['examples_per_second']:.2f} "
           "examples/s", file=sys.stderr, flush=True)
-    peer = measure_peer(args, folder) if args.peer_steps else None
+    peer = measure_peer(args, folder, paths["train"]) if args.peer_steps else None
     print(format_table(args, row, peer))
     return 0
 

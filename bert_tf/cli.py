@@ -224,6 +224,18 @@ def define_fine_tuning_flags(define: FlagDefiner, learning_rate: float = 5e-5, t
                                             "E.g., 0.1 = 10% of training.")
 
 
+def define_padding_flags(define: FlagDefiner, unit: str = "example", group_by_length: bool = False) -> None:
+    """How fine-tuning batches are padded (`bert_tf.training.batching`); `unit`: what a row is called;
+    `group_by_length`: that flag's default (off where the original script's random batches are kept)."""
+    define.boolean("pad_to_max_length", False, f"Pad every batch to max_seq_length (default: to the batch's "
+                                               f"longest {unit}, rounded up to a multiple of 8).")
+    define.boolean("group_by_length", group_by_length,
+                   f"Train on batches of similar-length {unit}s (less padding, faster; "
+                   f"--nogroup_by_length: random batches)." if group_by_length else
+                   f"Train on batches of similar-length {unit}s (less padding, faster; not the original's "
+                   f"random batches).")
+
+
 def define_run_flags(define: FlagDefiner, export: bool = True) -> None:
     """This project's additions, the same in every training script."""
     define.string("bert_dir", None, "A released model folder: sets --bert_config_file, --vocab_file and "
@@ -289,12 +301,13 @@ def fine_tuning_from_flags(flag_values):
 
 def fine_tuning_config_fields(flag_values) -> dict:
     """The config fields every fine-tuning script takes from its flags: `model`, `options`, `recipe`,
-    `max_seq_length` and the mode flags it defines (`do_train`, `do_eval`, `do_predict`)."""
+    `max_seq_length`, and the mode flags (`do_train`, `do_eval`, `do_predict`) and padding flags
+    (`define_padding_flags`) it defines."""
     fields = dict(model=model_files_from_flags(flag_values), options=run_options_from_flags(flag_values),
                   recipe=fine_tuning_from_flags(flag_values), max_seq_length=flag_values.max_seq_length)
-    for mode in ("do_train", "do_eval", "do_predict"):
-        if mode in flag_values:
-            fields[mode] = flag_values[mode].value
+    for name in ("do_train", "do_eval", "do_predict", "pad_to_max_length", "group_by_length"):
+        if name in flag_values:
+            fields[name] = flag_values[name].value
     return fields
 
 
@@ -317,6 +330,38 @@ def use_environment_defaults(flag_values, data_dir_variable: Optional[str] = Non
             flag_values.data_dir = folder
             notes.append(f"--data_dir={folder} (from ${data_dir_variable})")
     return notes
+
+
+def default_modes(flag_values, modes: Sequence[str]) -> list:
+    """With no `do_*` flag set, sets `modes` (e.g. `("do_train", "do_eval")`); returns the note to log."""
+    if any(flag_values[name].value for name in ("do_train", "do_eval", "do_predict") if name in flag_values):
+        return []
+    for name in modes:
+        flag_values[name].value = True
+    return [" ".join(f"--{name}" for name in modes) + " (no mode flag given)"]
+
+
+def default_output_dir(flag_values, name: str) -> list:
+    """`--output_dir` `out/<name>` when not given; returns the note to log."""
+    if flag_values.output_dir:
+        return []
+    flag_values.output_dir = os.path.join("out", name)
+    return [f"--output_dir={flag_values.output_dir}"]
+
+
+def model_requirement(flag_values) -> Tuple[bool, str]:
+    """For `require`: a model is given (`--bert_dir`, or `--bert_config_file` and `--vocab_file`)."""
+    given = bool(flag_values.bert_dir or (flag_values.bert_config_file and flag_values.vocab_file))
+    return given, ("the model is required: --bert_dir (or $BERT_BASE_DIR), or --bert_config_file and "
+                   "--vocab_file")
+
+
+def log_notes(notes: Sequence[str]) -> None:
+    """Logs the first-run defaults taken (`Using ...` lines)."""
+    from absl import logging
+
+    for note in notes:
+        logging.info("Using %s", note)
 
 
 def require(problems: Sequence[Tuple[bool, str]]) -> None:

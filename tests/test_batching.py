@@ -90,3 +90,66 @@ def test_progress_lines_at_least_every_30_seconds_without_a_terminal(monkeypatch
         batches.update(8)
     batches.close()
     assert len(lines) == 5 and lines[0].startswith("evaluation: batch 1/10") and "32 examples" in lines[-1]
+
+
+def test_ner_grouped_training_batches_keep_token_labels_with_their_windows(tmp_path):
+    from bert_tf.tasks.ner import dataset as ner_dataset
+    from bert_tf.tasks.ner import features as ner_features
+
+    rng = np.random.default_rng(1)
+    windows = []
+    for index, length in enumerate(rng.integers(3, MAX_SEQ_LENGTH + 1, size=64)):
+        positions = list(range(1, length - 1, 2))
+        windows.append(ner_features.WindowFeature(
+            sentence_index=index, input_ids=[101] + [1000 + index] * (length - 2) + [102], positions=positions,
+            word_indices=list(range(len(positions))), label_ids=[index % 9] * len(positions)))
+    path = tmp_path / "train.tf_record"
+    ner_features.write_windows(windows, str(path), MAX_SEQ_LENGTH)
+    dataset = ner_dataset.training_dataset(str(path), MAX_SEQ_LENGTH, batch_size=8, group_by_length=True, seed=3)
+    batches = list(dataset.take(16).as_numpy_iterator())  # about two passes (the shuffle spans passes)
+    seen = []
+    for features, label_ids in batches:
+        width = features["input_ids"].shape[1]
+        assert label_ids.shape == features["input_ids"].shape  # the labels are cut to the batch's length
+        assert width % 8 == 0 or width == MAX_SEQ_LENGTH
+        for row in range(8):
+            index = int(features["input_ids"][row, 1]) - 1000
+            window = windows[index]
+            expected = np.full(width, -1)
+            expected[window.positions] = window.label_ids
+            np.testing.assert_array_equal(label_ids[row], expected)
+            assert features["input_mask"][row].sum() == len(window.input_ids)
+            seen.append(index)
+    assert set(seen) <= set(range(64))
+    padded = sum(features["input_ids"].size for features, _ in batches)
+    ungrouped = sum(features["input_ids"].size for features, _ in ner_dataset.training_dataset(
+        str(path), MAX_SEQ_LENGTH, batch_size=8, seed=3).take(16).as_numpy_iterator())
+    assert padded < ungrouped
+
+
+def test_squad_grouped_training_batches_keep_answer_positions_with_their_windows(tmp_path):
+    from bert_tf.tasks.squad import dataset as squad_dataset
+    from bert_tf.tasks.squad import features as squad_features
+
+    rng = np.random.default_rng(2)
+    features = []
+    for index, length in enumerate(rng.integers(4, MAX_SEQ_LENGTH + 1, size=48)):
+        mask = [1] * length + [0] * (MAX_SEQ_LENGTH - length)
+        features.append(squad_features.SquadFeatures(
+            unique_id=1000000000 + index, example_index=index, doc_span_index=0, tokens=[],
+            token_to_orig_map={}, token_is_max_context={}, input_ids=[1000 + index if bit else 0 for bit in mask],
+            input_mask=mask, segment_ids=[0] * MAX_SEQ_LENGTH, start_position=index % length,
+            end_position=length - 1))
+    path = tmp_path / "train.tf_record"
+    squad_features.write_features(features, str(path), is_training=True)
+    dataset = squad_dataset.training_dataset(str(path), MAX_SEQ_LENGTH, batch_size=6, group_by_length=True, seed=4)
+    seen = []
+    for batch, labels in dataset.take(8).as_numpy_iterator():
+        for row in range(6):
+            index = int(batch["input_ids"][row, 0]) - 1000
+            assert batch["unique_ids"][row] == 1000000000 + index
+            assert labels["start_positions"][row] == features[index].start_position
+            assert labels["end_positions"][row] == features[index].end_position
+            assert batch["input_mask"][row].sum() == sum(features[index].input_mask)
+            seen.append(index)
+    assert len(seen) == 48 and set(seen) <= set(range(48))

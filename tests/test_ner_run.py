@@ -200,7 +200,7 @@ def test_bad_conll_files_fail_before_writing(capsys, conll_dir, tiny_ckpt_dir, t
                                                            "--do_predict"), str(data / expected))
 
 
-def test_missing_files_and_export_dir_fail_before_writing(capsys, conll_dir, tiny_ckpt_dir, tmp_path):
+def test_missing_files_and_export_dir_fail_before_writing(capsys, conll_dir, tiny_ckpt_dir, tmp_path, monkeypatch):
     output_dir = tmp_path / "out"
     not_a_folder = tmp_path / "export_file"
     not_a_folder.write_text("a file")
@@ -212,8 +212,22 @@ def test_missing_files_and_export_dir_fail_before_writing(capsys, conll_dir, tin
     assert_fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict",
                                                            f"--predict_file={tmp_path / 'nope.txt'}"),
                          "--predict_file", "nope.txt")
-    assert_fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir),
-                         "At least one of `do_train`")
+    # Everything missing is reported at once (no mode flag means train + evaluate).
+    monkeypatch.delenv("BERT_BASE_DIR", raising=False)
+    assert_fails_cleanly(capsys, output_dir, [f"--output_dir={output_dir}"], "--data_dir is required",
+                         "the model is required")
+
+
+def test_no_mode_flag_trains_and_evaluates_into_out_ner(capsys, conll_dir, tiny_ckpt_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BERT_BASE_DIR", str(tiny_ckpt_dir))
+    flags_list = [flag for flag in command_flags(conll_dir, "unused", "unused", "--max_train_steps=2")
+                  if not flag.startswith(("--output_dir", "--bert_dir"))]
+    assert run_main(*flags_list) == 0
+    assert (tmp_path / "out" / "ner" / "eval_results.txt").exists()
+    assert not (tmp_path / "out" / "ner" / "test_predictions.txt").exists()
+    output = capsys.readouterr()
+    assert "eval_f1 = " in output.out and "out/ner" in output.out
 
 
 def test_training_on_other_labels_in_a_trained_output_dir_is_refused(capsys, trained, tiny_ckpt_dir, tmp_path):

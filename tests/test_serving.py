@@ -503,7 +503,7 @@ def padding_exports(models, tiny_ckpt_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("padding_exports")
     settings = {"per_batch": {}, "sub_batches": {"sub_batch_size": 2},
                 "whole_batch": {"sub_batch_size": None}, "max_length": {"pad_to_max_length": True},
-                "bfloat16": {"serving_dtype": "mixed_bfloat16"}}
+                "bfloat16": {"serving_dtype": "mixed_bfloat16"}, "xla": {"jit_compile": True}}
     paths = {name: serving.export_classifier(model, tiny_ckpt_dir / "vocab.txt", True, MAX_SEQ_LENGTH,
                                              ["0", "1"], root / name, **options)
              for name, options in settings.items()}
@@ -530,7 +530,7 @@ def _call_text(loaded, pairs):
     return {key: value.numpy() for key, value in outputs.items()}, loaded.text_features(*text.values())
 
 
-@pytest.mark.parametrize("export", ["per_batch", "sub_batches", "whole_batch"])
+@pytest.mark.parametrize("export", ["per_batch", "sub_batches", "whole_batch", "xla"])
 def test_per_batch_padding_gives_the_padded_results(export, padding_exports, models, tokenizer, mrpc_pairs):
     model, _ = models[2]
     for name, pairs in _padding_batches(mrpc_pairs).items():
@@ -598,7 +598,7 @@ def test_tf_serving_request_batching(padding_exports, models, tokenizer, mrpc_pa
     assert np.abs(_softmax(np.asarray(unmasked, np.float64)) - _softmax(logits)).max() > 100 * TOLERANCE
 
 
-@pytest.mark.parametrize("export", ["per_batch", "sub_batches", "whole_batch"])
+@pytest.mark.parametrize("export", ["per_batch", "sub_batches", "whole_batch", "xla"])
 def test_session_graph_pads_per_batch(export, padding_exports, models, tokenizer, mrpc_pairs):
     """The TF 1 session graph TF Serving runs: one graph for every padded length."""
     model, _ = models[2]
@@ -624,6 +624,27 @@ def test_mixed_bfloat16_export(padding_exports, mrpc_pairs):
     assert np.abs(mixed - _call_text(padding_exports["per_batch"], mrpc_pairs)[0]["probabilities"]).max() \
         > TOLERANCE  # it did compute in bfloat16
     assert all(variable.dtype == tf.float32 for variable in padding_exports["bfloat16"].model_variables)
+
+
+def _xla_compiled_functions(path):
+    """Names of the functions in a SavedModel's graph marked for XLA compilation."""
+    graph = tf.saved_model.load(path).signatures["serving_default"].graph.as_graph_def()
+    return [function.signature.name for function in graph.library.function
+            if function.attr["_XlaMustCompile"].b]
+
+
+def test_xla_export_compiles_the_model_and_serves_ids_alike(padding_exports, models, tokenizer, mrpc_pairs,
+                                                           tiny_ckpt_dir, tmp_path, capsys):
+    assert _xla_compiled_functions(padding_exports["paths"]["xla"])
+    assert not _xla_compiled_functions(padding_exports["paths"]["per_batch"])
+    features = _python_features(tokenizer, mrpc_pairs, MAX_SEQ_LENGTH)
+    ids = {key: tf.constant(value) for key, value in features.items()}
+    np.testing.assert_allclose(padding_exports["xla"].signatures["serve_ids"](**ids)["probabilities"].numpy(),
+                               padding_exports["per_batch"].signatures["serve_ids"](**ids)["probabilities"].numpy(),
+                               atol=TOLERANCE, rtol=0)
+    flags = _cli_flags("MRPC", tiny_ckpt_dir, models[2][1], tmp_path / "xla")
+    assert export_savedmodel.main(["export_savedmodel.py", *flags, "--serving_xla"]) == 0
+    assert _xla_compiled_functions(capsys.readouterr().out.strip())
 
 
 def test_serving_dtype_flag(models, tiny_ckpt_dir, tmp_path, capsys):

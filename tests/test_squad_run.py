@@ -229,11 +229,24 @@ def test_predict_only_with_a_pretrained_checkpoint_is_refused(tmp_path, tiny_ckp
     assert not output_dir.exists()
 
 
-def test_flag_errors(tmp_path, refs_dir, capsys):
+def test_flag_errors(tmp_path, refs_dir, capsys, monkeypatch):
     predict = f"--predict_file={refs_dir / 'squad' / 'v1' / 'predict.json'}"
     output = f"--output_dir={tmp_path / 'out'}"
+    monkeypatch.delenv("SQUAD_DIR", raising=False)
+    # No mode flag means train + predict (the original README's command): both files missing, in one line.
     assert run_main(*tiny_squad_flags(refs_dir), output) == 1
-    assert "At least one of `do_train` or `do_predict` must be True." in capsys.readouterr().err
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    assert "--do_train needs --train_file" in error and "--do_predict needs --predict_file" in error
+    # $SQUAD_DIR fills in the original file names it holds.
+    squad_dir = tmp_path / "squad_dir"
+    squad_dir.mkdir()
+    (squad_dir / "dev-v1.1.json").write_bytes((refs_dir / "squad" / "v1" / "predict.json").read_bytes())
+    monkeypatch.setenv("SQUAD_DIR", str(squad_dir))
+    assert run_main(*tiny_squad_flags(refs_dir), output) == 1
+    error = capsys.readouterr().err
+    assert "--do_train needs --train_file" in error and "--predict_file" not in error
+    assert not (tmp_path / "out").exists()
     assert run_main(*tiny_squad_flags(refs_dir), "--do_predict", predict, output, "--max_query_length=125") == 1
     assert "must be greater than max_query_length" in capsys.readouterr().err
     not_a_folder = tmp_path / "export_file"

@@ -145,11 +145,12 @@ class ClassifierServingModule(tf.Module):
       is_pair_task: `serving_default` also takes `text_b`.
       sub_batch_size: run the raw-text signature's model on length-sorted sub-batches of this many rows
         (`bert_tf.serving.sub_batches`); None: the whole batch at once.
+      jit_compile: the model runs XLA-compiled in both signatures (see `export_classifier`).
     """
 
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
                  is_regression: bool = False, is_pair_task: bool = True,
-                 sub_batch_size: Optional[int] = None):
+                 sub_batch_size: Optional[int] = None, jit_compile: bool = False):
         super().__init__(name="bert_classifier_serving")
         self.tokenizer = tokenizer
         # The tf.Variables themselves (not Keras' wrappers), tracked explicitly: see `_tf_variables`.
@@ -161,7 +162,7 @@ class ClassifierServingModule(tf.Module):
         self.sub_batch_size = (None if sub_batch_size is None
                                else positive_int("sub_batch_size", sub_batch_size))
         # A plain function closing over the model: keeps the Keras model out of the object graph.
-        self._logits = _logits_function(model)
+        self._logits = _logits_function(model, jit_compile)
 
         ids_spec = [tf.TensorSpec([None, None], tf.int32, name=name)
                     for name in ("input_ids", "input_mask", "segment_ids")]
@@ -319,15 +320,19 @@ def _model_for_dtype(model, serving_dtype: str):
     return copy
 
 
-def _logits_function(model):
-    """`(input_ids, input_mask, segment_ids) -> float32 logits [B, num_labels]` with training=False."""
+def _logits_function(model, jit_compile: bool = False):
+    """`(input_ids, input_mask, segment_ids) -> float32 logits [B, num_labels]` with training=False.
+
+    With `jit_compile`, a `tf.function` that XLA compiles (once per input shape, cached): the exported
+    graph calls it as a function marked `_XlaMustCompile`.
+    """
 
     def logits(input_ids, input_mask, segment_ids):
         outputs = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
                         training=False)
         return tf.cast(outputs["logits"], tf.float32)
 
-    return logits
+    return tf.function(logits, jit_compile=True, autograph=False) if jit_compile else logits
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -394,7 +399,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
                       pad_to_multiple_of: Optional[int] = None,
                       padded_lengths: Optional[Sequence[int]] = None,
                       serving_dtype: str = "float32",
-                      sub_batch_size: Optional[int] = SUB_BATCH_SIZE) -> str:
+                      sub_batch_size: Optional[int] = SUB_BATCH_SIZE, jit_compile: bool = False) -> str:
     """Writes `model` as a SavedModel under `export_dir/<version>/` for TF Serving.
 
     Args:
@@ -419,6 +424,10 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
       sub_batch_size: run `serving_default`'s model on length-sorted sub-batches of this many rows,
         each cut to its own padded length (`bert_tf.serving.sub_batches`); None: the whole batch at
         once.
+      jit_compile: XLA-compile the model part of both signatures (tokenization stays plain TF):
+        fewer, fused kernels, which matters most for short requests on CPU (BENCHMARKS.md). Each new
+        input shape compiles once (about a second) and is cached per process. TF Serving must be
+        started with `--xla_cpu_compilation_enabled=true` to serve such a model on CPU.
 
     Returns:
       The path of the new version folder, `export_dir/<version>`.
@@ -441,7 +450,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
     model = _model_for_dtype(model, serving_dtype)
     module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
                                      is_regression=is_regression, is_pair_task=is_pair_task,
-                                     sub_batch_size=sub_batch_size)
+                                     sub_batch_size=sub_batch_size, jit_compile=jit_compile)
 
     tf.io.gfile.makedirs(export_dir)
     temporary = os.path.join(export_dir, f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")

@@ -11,13 +11,15 @@ length down to ~61 (8 batches), about 1.4 times fewer tokens per step. The batch
 shuffled, so the model does not see lengths in order.
 
 This changes which examples share a batch, not which examples are seen: it is an option, off by default
-(`--group_by_length`), since the original recipe uses random batches.
+(`--group_by_length`), since the original recipe uses random batches. `grouped_training_batches` is the
+whole training pipeline for it (records in, grouped batches out), shared by the classifier, SQuAD and NER.
 """
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 LENGTH_MULTIPLE = 8
+WINDOW_BATCHES = 8  # batches sorted together by `grouped_training_batches`
 SEQUENCE_KEYS = ("input_ids", "input_mask", "segment_ids")
 
 
@@ -91,3 +93,58 @@ def group_windows_by_length(windows: tf.data.Dataset, batch_size: int, seed: Opt
 
     batches = windows.enumerate().flat_map(lambda index, element: split_window(index, *element))
     return batches.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def grouped_training_batches(records: tf.data.Dataset, parse_padded: Callable, batch_size: int,
+                             seed: Optional[int] = None, window_batches: int = WINDOW_BATCHES,
+                             sequence_labels: bool = False) -> tf.data.Dataset:
+    """Shuffled, repeated serialized records -> training batches of similar length (`--group_by_length`).
+
+    Args:
+      records: serialized examples, already repeated and shuffled.
+      parse_padded: serialized [W] string -> `(features, labels)`, sequence features padded to
+        `max_seq_length` (not trimmed): `input_ids`, `input_mask`, `segment_ids` [W, S] int32.
+      batch_size: examples per batch (B).
+      seed: seeds the batch order within each window (None: random).
+      window_batches: consecutive batches sorted together (more: less padding, less randomness).
+      sequence_labels: `labels` is one [W, S] tensor (token labels), cut to each batch's length too.
+
+    Returns:
+      A prefetched dataset of `(features, labels)`: [B, L] sequence features, L the batch's longest
+      real length rounded up to `LENGTH_MULTIPLE`.
+    """
+    windows = records.batch(batch_size * window_batches, drop_remainder=True).map(
+        parse_padded, num_parallel_calls=tf.data.AUTOTUNE)
+    batches = group_windows_by_length(windows, batch_size, seed=seed)
+    if sequence_labels:
+        batches = batches.map(lambda features, labels: (features, labels[:, :tf.shape(features["input_mask"])[1]]),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def training_batches(path: str, batch_size: int, make_parse_batch: Callable[[bool], Callable],
+                     shuffle_buffer_size: int, pad_to_max_length: bool = False, group_by_length: bool = False,
+                     seed: Optional[int] = None, drop_remainder: bool = False,
+                     sequence_labels: bool = False) -> tf.data.Dataset:
+    """A task's training pipeline over its TFRecord file: repeated, shuffled, batched, prefetched.
+
+    Args:
+      path: the TFRecord file.
+      batch_size: examples per batch (B).
+      make_parse_batch: `pad_to_max_length` -> the task's parse function (serialized [N] string ->
+        `(features, labels)`), trimming each batch to its longest example unless told to pad.
+      shuffle_buffer_size: records in the shuffle buffer.
+      pad_to_max_length: keep every batch at max_seq_length (TPUs).
+      group_by_length: batches of similar-length examples (`grouped_training_batches`); ignored with
+        `pad_to_max_length`.
+      seed: shuffle (and batch order) seed; None: random.
+      drop_remainder: static batch size (no effect on an endless stream, kept for TPUs' shapes).
+      sequence_labels: `labels` is one [B, S] tensor to cut with the features (token labels).
+    """
+    records = tf.data.TFRecordDataset(path).repeat().shuffle(shuffle_buffer_size, seed=seed)
+    if group_by_length and not pad_to_max_length:
+        return grouped_training_batches(records, make_parse_batch(True), batch_size, seed=seed,
+                                        sequence_labels=sequence_labels)
+    batches = records.batch(batch_size, drop_remainder=drop_remainder).map(
+        make_parse_batch(pad_to_max_length), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.prefetch(tf.data.AUTOTUNE)

@@ -12,7 +12,6 @@ from bert_tf.training import batching
 
 _SEQUENCE_FEATURE_NAMES = batching.SEQUENCE_KEYS
 _SHUFFLE_BUFFER_SIZE = 100  # As in the original input_fn_builder.
-_GROUP_WINDOW_BATCHES = 8
 
 
 
@@ -130,19 +129,11 @@ def make_classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_
 def training_dataset(path: str, max_seq_length: int, batch_size: int, is_regression: bool,
                      pad_to_max_length: bool = False, group_by_length: bool = False, seed: Optional[int] = None,
                      drop_remainder: bool = False) -> tf.data.Dataset:
-    """The training batches: shuffled, repeated; per-batch padding unless `pad_to_max_length`.
-
-    With `group_by_length` (and without `pad_to_max_length`), windows of 8 batches are sorted by length
-    before being cut into batches (`bert_tf.training.batching.group_windows_by_length`).
-    """
-    if not group_by_length or pad_to_max_length:
-        return make_classifier_dataset(path, max_seq_length, batch_size, is_training=True,
-                                       is_regression=is_regression, pad_to_max_length=pad_to_max_length,
-                                       seed=seed, drop_remainder=drop_remainder)
+    """The training batches: shuffled (buffer of 100, as the original), repeated; per-batch padding unless
+    `pad_to_max_length`; with `group_by_length`, batches of similar-length examples
+    (`bert_tf.training.batching.training_batches`)."""
     check_tfrecord_features(path, max_seq_length, is_regression)
-    windows = tf.data.TFRecordDataset(path).repeat().shuffle(_SHUFFLE_BUFFER_SIZE, seed=seed)
-    windows = windows.batch(batch_size * _GROUP_WINDOW_BATCHES, drop_remainder=True).map(
-        make_parse_batch_fn(max_seq_length, is_regression, pad_to_max_length=True),
-        num_parallel_calls=tf.data.AUTOTUNE)
-    batches = batching.group_windows_by_length(windows, batch_size, seed=seed)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return batching.training_batches(
+        os.fspath(path), batch_size, lambda padded: make_parse_batch_fn(max_seq_length, is_regression, padded),
+        _SHUFFLE_BUFFER_SIZE, pad_to_max_length=pad_to_max_length, group_by_length=group_by_length, seed=seed,
+        drop_remainder=drop_remainder)

@@ -80,6 +80,20 @@ def make_dataset(path: str, max_seq_length: int, batch_size: int, is_training: b
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def training_dataset(path: str, max_seq_length: int, batch_size: int, pad_to_max_length: bool = False,
+                     group_by_length: bool = False, seed: Optional[int] = None,
+                     drop_remainder: bool = False) -> tf.data.Dataset:
+    """The training batches `(features, label_ids)` (`make_parse_batch_fn`): shuffled (buffer
+    `SHUFFLE_BUFFER_SIZE`), repeated; with `group_by_length`, batches of similar-length windows
+    (`bert_tf.training.batching.training_batches`)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return batching.training_batches(
+        os.fspath(path), batch_size, lambda padded: make_parse_batch_fn(max_seq_length, True, padded),
+        SHUFFLE_BUFFER_SIZE, pad_to_max_length=pad_to_max_length, group_by_length=group_by_length, seed=seed,
+        drop_remainder=drop_remainder, sequence_labels=True)
+
+
 def pad_logits(model, max_seq_length: int):
     """A callable for `predict`: `model`'s inference logits padded to [B, max_seq_length, num_labels].
 

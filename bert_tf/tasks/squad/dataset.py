@@ -13,6 +13,7 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 
 from bert_tf.tasks.squad.features import SEQUENCE_FEATURES, TRAINING_FEATURES
+from bert_tf.training import batching
 from bert_tf.training.batching import trim_to_longest
 
 _SHUFFLE_BUFFER_SIZE = 100  # as the original input_fn
@@ -75,6 +76,18 @@ def make_dataset(path: str, max_seq_length: int, batch_size: int, is_training: b
     dataset = dataset.map(make_parse_batch_fn(max_seq_length, is_training, pad_to_max_length),
                           num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def training_dataset(path: str, max_seq_length: int, batch_size: int, pad_to_max_length: bool = False,
+                     group_by_length: bool = False, seed: Optional[int] = None,
+                     drop_remainder: bool = False) -> tf.data.Dataset:
+    """The training batches `(features, labels)` (`make_parse_batch_fn`): shuffled (buffer of 100, as the
+    original), repeated; with `group_by_length`, batches of similar-length windows
+    (`bert_tf.training.batching.training_batches`)."""
+    return batching.training_batches(
+        os.fspath(path), batch_size, lambda padded: make_parse_batch_fn(max_seq_length, True, padded),
+        _SHUFFLE_BUFFER_SIZE, pad_to_max_length=pad_to_max_length, group_by_length=group_by_length, seed=seed,
+        drop_remainder=drop_remainder)
 
 
 def check_tfrecord(path: str, max_seq_length: int, is_training: bool) -> None:

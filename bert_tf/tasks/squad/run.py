@@ -82,6 +82,7 @@ class SquadConfig:
       null_score_diff_threshold: answer "" when null score - best non-null score exceeds this.
       verbose_logging: log every skipped training answer and answer-projection failure.
       pad_to_max_length: pad every batch to max_seq_length instead of its longest window (always on TPUs).
+      group_by_length: train on batches of similar-length windows (`bert_tf.training.batching`).
       predict_pad_to_longest: pad prediction batches to their longest window too (faster). By default
         prediction pads to max_seq_length: the original ranks all max_seq_length positions of a window,
         padding included, and padding positions can take n-best slots, so only full-length logits
@@ -104,6 +105,7 @@ class SquadConfig:
     null_score_diff_threshold: float = 0.0
     verbose_logging: bool = False
     pad_to_max_length: bool = False
+    group_by_length: bool = False
     predict_pad_to_longest: bool = False
 
 
@@ -335,9 +337,10 @@ def _train(config: SquadConfig, trainer: Trainer, tokenizer, train_examples: Lis
     logging.info("  Num orig examples = %d", len(train_examples))
     logging.info("  Batch size = %d", config.recipe.train_batch_size)
     logging.info("  Num steps = %d", trainer.config.num_train_steps)
-    dataset = squad_dataset.make_dataset(
-        train_file, config.max_seq_length, config.recipe.train_batch_size, is_training=True,
-        pad_to_max_length=config.pad_to_max_length or on_tpu, seed=config.options.seed, drop_remainder=on_tpu)
+    dataset = squad_dataset.training_dataset(
+        train_file, config.max_seq_length, config.recipe.train_batch_size,
+        pad_to_max_length=config.pad_to_max_length or on_tpu, group_by_length=config.group_by_length,
+        seed=config.options.seed, drop_remainder=on_tpu)
     return trainer.train(dataset)
 
 
