@@ -32,6 +32,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import timing  # noqa: E402  (bench/timing.py)
 
 # TensorFlow and bert_tf are imported in the functions that need them: the peer runs in a process of its
 # own (`--peer_worker`), since importing torch and transformers next to TensorFlow can crash.
@@ -149,24 +150,17 @@ def time_peer_step(args) -> float:
     left_out = [name for name in missing if not name.startswith("classifier.") and not name.endswith("position_ids")]
     if left_out:
         raise ValueError(f"peer conversion left {left_out[:3]} uninitialized")
-    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, eps=1e-6)
-    seconds, examples = 0.0, 0
-    with np.load(os.path.join(args.peer_worker, "batches.npz")) as batches:
-        for index in range(args.peer_steps + PEER_WARMUP_STEPS):
-            input_ids = torch.from_numpy(batches[f"input_ids_{index}"])
-            labels = torch.from_numpy(batches[f"labels_{index}"])
-            started = time.perf_counter()
-            loss = model(input_ids=input_ids, attention_mask=(input_ids > 0).long(),
-                         token_type_ids=torch.zeros_like(input_ids), labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if index >= PEER_WARMUP_STEPS:
-                seconds += time.perf_counter() - started
-                examples += len(input_ids)
-    return examples / seconds
+
+    def loss_of(model, batch):
+        input_ids = batch["input_ids"]
+        return model(input_ids=input_ids, attention_mask=(input_ids > 0).long(),
+                     token_type_ids=torch.zeros_like(input_ids), labels=batch["labels"]).loss
+
+    with np.load(os.path.join(args.peer_worker, "batches.npz")) as arrays:
+        batches = [{name: torch.from_numpy(arrays[f"{name}_{index}"]) for name in ("input_ids", "labels")}
+                   for index in range(args.peer_steps + PEER_WARMUP_STEPS)]
+    return timing.torch_training_examples_per_second(model, optimizer, batches, PEER_WARMUP_STEPS, loss_of)
 
 
 def measure_peer(args, folder: str):

@@ -30,6 +30,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import timing  # noqa: E402  (bench/timing.py)
 
 # TensorFlow and bert_tf are imported in the functions that need them: the peer runs in a process of its
 # own (`--peer_worker`), since importing torch and transformers next to TensorFlow can crash.
@@ -191,25 +192,18 @@ def time_peer_step(args) -> float:
     torch.set_num_threads(os.cpu_count() or 1)
     model = peer_model(os.path.join(args.bert_dir, "bert_config.json"), os.path.join(args.peer_worker,
                                                                                         "weights.npz"))
-    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, eps=1e-6)
-    seconds, examples = 0.0, 0
-    with np.load(os.path.join(args.peer_worker, "batches.npz")) as batches:
-        for index in range(args.peer_steps + PEER_WARMUP_STEPS):
-            tensors = {name: torch.from_numpy(batches[f"{name}_{index}"]) for name in
-                       ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions")}
-            started = time.perf_counter()
-            loss = model(input_ids=tensors["input_ids"], attention_mask=tensors["input_mask"],
-                         token_type_ids=tensors["segment_ids"], start_positions=tensors["start_positions"],
-                         end_positions=tensors["end_positions"]).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if index >= PEER_WARMUP_STEPS:
-                seconds += time.perf_counter() - started
-                examples += len(tensors["input_ids"])
-    return examples / seconds
+    names = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions")
+
+    def loss_of(model, batch):
+        return model(input_ids=batch["input_ids"], attention_mask=batch["input_mask"],
+                     token_type_ids=batch["segment_ids"], start_positions=batch["start_positions"],
+                     end_positions=batch["end_positions"]).loss
+
+    with np.load(os.path.join(args.peer_worker, "batches.npz")) as arrays:
+        batches = [{name: torch.from_numpy(arrays[f"{name}_{index}"]) for name in names}
+                   for index in range(args.peer_steps + PEER_WARMUP_STEPS)]
+    return timing.torch_training_examples_per_second(model, optimizer, batches, PEER_WARMUP_STEPS, loss_of)
 
 
 def measure_peer(args, folder: str, train_file: str):

@@ -16,3 +16,24 @@ def median_seconds(call, repeats: int, warmup: int = 2) -> float:
         call()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def torch_training_examples_per_second(model, optimizer, batches, warmup_steps: int, loss_of) -> float:
+    """Training examples/s of a PyTorch peer: for each batch, `loss_of(model, batch)` (the forward pass),
+    backward, gradient clipping at 1.0 and `optimizer.step()`; the first `warmup_steps` batches are not
+    timed. `batches`: an iterable of dicts of tensors, each with `input_ids` [B, L]."""
+    import torch
+
+    model.train()
+    seconds, examples = 0.0, 0
+    for index, batch in enumerate(batches):
+        started = time.perf_counter()
+        loss = loss_of(model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if index >= warmup_steps:
+            seconds += time.perf_counter() - started
+            examples += len(batch["input_ids"])
+    return examples / seconds
