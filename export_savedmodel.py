@@ -96,6 +96,8 @@ def export_from_flags(flag_values) -> str:
     processor = _task_processor(flag_values)
     vocab_file, bert_config_file, checkpoint = _model_files(flag_values)
     if processor is None:  # --task_name=squad
+        if flag_values.serving_xla:
+            raise ExportError("--serving_xla is for classifier exports; leave it out with --task_name=squad")
         return squad_export.export_from_flags(flag_values, vocab_file, bert_config_file, checkpoint)
     _check_classifier_head(checkpoint)
 

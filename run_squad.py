@@ -15,6 +15,8 @@ file holds answers. With no mode flag it trains and predicts; without model flag
 `--bert_dir`, without file flags `$SQUAD_DIR/train-v1.1.json` and `dev-v1.1.json`, without `--output_dir`
 `out/squad`. Bad input exits with status 1 and a one-line message. Library code: `bert_tf.tasks.squad.run`.
 """
+import os
+
 from absl import flags
 
 from bert_tf import cli
@@ -83,8 +85,6 @@ def apply_first_run_defaults(flag_values) -> None:
     from `$SQUAD_DIR` (`train-v1.1.json`, `dev-v1.1.json`; `-v2.0` with `--version_2_with_negative`) when
     those files exist, the model from `$BERT_BASE_DIR`, `--output_dir` `out/squad`. What is still missing
     is reported in one message, before TensorFlow starts."""
-    import os
-
     notes = cli.default_modes(flag_values, ("do_train", "do_predict"))
     notes += cli.use_environment_defaults(flag_values)  # --bert_dir from $BERT_BASE_DIR
     squad_dir = os.environ.get("SQUAD_DIR")

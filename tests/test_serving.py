@@ -645,6 +645,9 @@ def test_xla_export_compiles_the_model_and_serves_ids_alike(padding_exports, mod
     flags = _cli_flags("MRPC", tiny_ckpt_dir, models[2][1], tmp_path / "xla")
     assert export_savedmodel.main(["export_savedmodel.py", *flags, "--serving_xla"]) == 0
     assert _xla_compiled_functions(capsys.readouterr().out.strip())
+    squad_flags = [flag.replace("--task_name=MRPC", "--task_name=squad") for flag in flags]
+    assert export_savedmodel.main(["export_savedmodel.py", *squad_flags, "--serving_xla"]) == 1
+    assert "--serving_xla is for classifier exports" in capsys.readouterr().err
 
 
 def test_serving_dtype_flag(models, tiny_ckpt_dir, tmp_path, capsys):

@@ -10,9 +10,10 @@ consecutive (already shuffled) batches by length before cutting it into batches 
 length down to ~61 (8 batches), about 1.4 times fewer tokens per step. The batches of a window are then
 shuffled, so the model does not see lengths in order.
 
-This changes which examples share a batch, not which examples are seen: it is an option, off by default
-(`--group_by_length`), since the original recipe uses random batches. `grouped_training_batches` is the
-whole training pipeline for it (records in, grouped batches out), shared by the classifier, SQuAD and NER.
+This changes which examples share a batch, not which examples are seen: `run_classifier.py` and
+`run_squad.py` keep it off by default (the original scripts batch randomly); `run_ner.py`, which has no
+original, has it on. `training_batches` is every fine-tuning task's training pipeline (records in,
+batches out, grouped or not), shared by the classifier, SQuAD and NER.
 """
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 

@@ -115,11 +115,11 @@ def make_classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if is_training:
+        return training_dataset(path, max_seq_length, batch_size, is_regression, pad_to_max_length, seed=seed,
+                                drop_remainder=drop_remainder)
     check_tfrecord_features(path, max_seq_length, is_regression)
     dataset = tf.data.TFRecordDataset(os.fspath(path))
-    if is_training:
-        dataset = dataset.repeat()
-        dataset = dataset.shuffle(buffer_size=_SHUFFLE_BUFFER_SIZE, seed=seed)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(make_parse_batch_fn(max_seq_length, is_regression, pad_to_max_length),
                           num_parallel_calls=tf.data.AUTOTUNE)

@@ -71,9 +71,10 @@ def make_dataset(path: str, max_seq_length: int, batch_size: int, is_training: b
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    dataset = tf.data.TFRecordDataset(os.fspath(path))
     if is_training:
-        dataset = dataset.repeat().shuffle(SHUFFLE_BUFFER_SIZE, seed=seed)
+        return training_dataset(path, max_seq_length, batch_size, pad_to_max_length, seed=seed,
+                                drop_remainder=drop_remainder)
+    dataset = tf.data.TFRecordDataset(os.fspath(path))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(make_parse_batch_fn(max_seq_length, is_training, pad_to_max_length),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
