@@ -1,36 +1,35 @@
-"""Export a fine-tuned classifier as a SavedModel for TensorFlow Serving.
+"""Export a fine-tuned checkpoint of any task as a SavedModel for TensorFlow Serving.
 
   python export_savedmodel.py --task_name=MRPC \\
     --bert_config_file=$BERT_BASE_DIR/bert_config.json --vocab_file=$BERT_BASE_DIR/vocab.txt \\
     --do_lower_case=True --init_checkpoint=/tmp/mrpc_output --max_seq_length=128 \\
     --export_dir=/tmp/mrpc_serving
 
-`--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a folder with a `checkpoint` state file
-such as run_classifier.py's `--output_dir`); it must contain the classifier head (`output_weights`,
-`output_bias`) for the task's number of labels. `--bert_dir` fills `--vocab_file` and
-`--bert_config_file` from a released model folder (explicit flags win). Writes
-`<export_dir>/<unix time>/` (TF Serving's layout) and prints its path; library code:
-`bert_tf.serving` (signatures documented there). `--serving_dtype=mixed_bfloat16` serves the model
-under that Keras dtype policy; `--serving_xla` XLA-compiles a classifier's model part (TF Serving then
-needs `--xla_cpu_compilation_enabled=true`).
+`--task_name` is a GLUE task (MRPC, SST-2, STS-B, ...: the classifier), or a registered task: `squad`, `ner`,
+`swag` (multiple choice). `--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a folder with a
+`checkpoint` state file such as the training run's `--output_dir`); it must contain the task's head (the
+classifier's `output_weights`/`output_bias` for the task's number of labels, `cls/squad/*`, `cls/ner/*`,
+`cls/multiple_choice/*`). `--bert_dir` fills `--vocab_file` and `--bert_config_file` from a released model
+folder (explicit flags win). Writes `<export_dir>/<unix time>/` (TF Serving's layout) and prints its path;
+library code: `bert_tf.tasks.driver.export_checkpoint` and `bert_tf.serving` (signatures documented there).
+`--serving_dtype=mixed_bfloat16` serves the model under that Keras dtype policy; `--serving_xla` XLA-compiles
+a classifier's model part (TF Serving then needs `--xla_cpu_compilation_enabled=true`).
 """
 import os
 
-from absl import flags, logging
+from absl import flags
 
 from bert_tf import cli
 from bert_tf.errors import InputError
-from bert_tf.tasks.squad import export as squad_export
 
 _PROGRAM = "export_savedmodel.py"
 _REQUIRED_FLAGS = ("task_name", "export_dir")
-_CLASSIFIER_HEAD = ("output_weights", "output_bias")
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """Defines the script's flags on `flag_values` (names and defaults as in run_classifier.py)."""
     define = cli.FlagDefiner(flag_values)
-    define.string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ..., or squad).")
+    define.string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ..., or squad, ner, swag).")
     define.alias("task", "task_name")
     cli.define_model_flags(define, init_checkpoint_help="The fine-tuned checkpoint: a prefix, or a folder with a "
                                                         "`checkpoint` state file (e.g. run_classifier.py's "
@@ -46,7 +45,16 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.boolean("serving_xla", False, "Classifier exports: XLA-compile the model part of the signatures "
                                          "(faster, most for short requests on CPU; TF Serving then needs "
                                          "--xla_cpu_compilation_enabled=true).")
-    squad_export.define_export_flags(flag_values)  # --task_name=squad: doc_stride, max_query_length, ...
+    # The serving settings of the other tasks (run_squad.py's and run_ner.py's names and defaults).
+    define.integer("doc_stride", 128, "SQuAD: tokens between the starts of a long context's windows.")
+    define.integer("max_query_length", 64, "SQuAD: question word pieces kept.")
+    define.integer("n_best_size", 20, "SQuAD: start and end candidates per window.")
+    define.integer("max_answer_length", 30, "SQuAD: longest answer, in word pieces.")
+    define.boolean("version_2_with_negative", False, "SQuAD 2.0: also decide unanswerable questions.")
+    define.number("null_score_diff_threshold", 0.0,
+                  "SQuAD 2.0: unanswerable when null score - best span score exceeds this.")
+    define.integer("window_stride", None, "NER: word pieces between the starts of a long text's windows "
+                                          "(default: half a window).")
 
 
 class ExportError(InputError):
@@ -54,69 +62,71 @@ class ExportError(InputError):
 
 
 def _model_files(flag_values):
-    """(vocab_file, bert_config_file, init_checkpoint prefix) from the flags; raises a `UserError`."""
-    from bert_tf.checkpoint import resolve_checkpoint
-
+    """The `ModelFiles` from the flags, the vocabulary and config files checked; raises a `UserError`."""
     if not flag_values.init_checkpoint:
         raise ExportError("missing --init_checkpoint (the fine-tuned checkpoint or its run's --output_dir)")
     model = cli.model_files_from_flags(flag_values)
     for name, path in (("vocab_file", model.vocab_file), ("bert_config_file", model.bert_config_file)):
         if not os.path.isfile(path):
             raise ExportError(f"--{name} {path} not found")
-    return model.vocab_file, model.bert_config_file, resolve_checkpoint(model.init_checkpoint)
+    return model
 
 
-def _check_classifier_head(prefix: str) -> None:
-    from bert_tf.checkpoint import list_checkpoint
-
-    missing = [name for name in _CLASSIFIER_HEAD if name not in list_checkpoint(prefix)]
-    if missing:
-        raise ExportError(
-            f"checkpoint {prefix} has no classifier head ({', '.join(missing)} missing): --init_checkpoint "
-            "must be a fine-tuned checkpoint, e.g. run_classifier.py's --output_dir")
-
-
-def _task_processor(flag_values):
-    """The task's GLUE processor, after checking the required flags (no TensorFlow import needed)."""
+def _task_name(flag_values) -> str:
+    """The registered task `--task_name` names (a GLUE task is `classification`), after checking the
+    required flags (no TensorFlow import needed)."""
     missing = [name for name in _REQUIRED_FLAGS if not flag_values[name].value]
     if missing:
         raise ExportError("missing " + ", ".join(f"--{name}" for name in missing))
-    if flag_values.task_name.lower() == squad_export.SQUAD_TASK_NAME:
-        return None  # not a GLUE task: bert_tf.tasks.squad.export
+    from bert_tf.tasks import base
     from bert_tf.tasks.classification import examples as glue
 
+    name = flag_values.task_name.strip().lower()
+    if name in glue.PROCESSORS:
+        return "classification"
+    if name in base.task_names() and name not in ("classification", "feature_extraction"):
+        return name
     try:
-        return glue.get_processor(flag_values.task_name)
+        glue.get_processor(name)
     except ValueError as error:
-        raise ExportError(str(error)) from None
+        raise ExportError(f"{error}; or one of: squad, ner, swag") from None
+    return "classification"
+
+
+def task_from_flags(flag_values):
+    """The task `--task_name` names, configured from the flags: the shared ones, then each field of the
+    task's config that has a flag of the same name (`doc_stride`, `window_stride`, ...)."""
+    import dataclasses
+
+    from bert_tf.tasks.base import TaskConfig, get_task
+    from bert_tf.training.run_options import RunOptions
+
+    name = _task_name(flag_values)
+    if flag_values.serving_xla and name != "classification":
+        raise ExportError(f"--serving_xla is for classifier exports; leave it out with --task_name={name}")
+    task_class = get_task(name)
+    shared = {field.name for field in dataclasses.fields(TaskConfig)}
+    own = {field.name: flag_values[field.name].value for field in dataclasses.fields(task_class.config_type)
+           if field.name not in shared and field.name in flag_values}
+    return task_class(task_class.config_type(
+        model=_model_files(flag_values), options=RunOptions(output_dir="", export_dir=flag_values.export_dir),
+        max_seq_length=flag_values.max_seq_length, **own))
 
 
 def export_from_flags(flag_values) -> str:
-    """Builds the task's BertClassifier, loads the checkpoint strictly and exports; returns the path."""
-    processor = _task_processor(flag_values)
-    vocab_file, bert_config_file, checkpoint = _model_files(flag_values)
-    if processor is None:  # --task_name=squad
-        if flag_values.serving_xla:
-            raise ExportError("--serving_xla is for classifier exports; leave it out with --task_name=squad")
-        return squad_export.export_from_flags(flag_values, vocab_file, bert_config_file, checkpoint)
-    _check_classifier_head(checkpoint)
+    """Builds the task's model, loads the checkpoint strictly (its head included) and exports; returns the
+    version folder."""
+    from bert_tf.tasks import driver
 
-    import bert_tf
-    from bert_tf import serving
-    from bert_tf.checkpoint import load_checkpoint
-
-    config = bert_tf.BertConfig.from_json_file(bert_config_file)
-    model = bert_tf.BertClassifier(config, num_labels=processor.num_labels)
-    report = load_checkpoint(model, checkpoint)  # strict: every variable, head included, must fit
-    logging.info(report.summary())
-    return serving.export_for_task(model, processor, vocab_file, flag_values.do_lower_case,
-                                   flag_values.max_seq_length, flag_values.export_dir,
-                                   serving_dtype=flag_values.serving_dtype, jit_compile=flag_values.serving_xla)
+    options = {"serving_dtype": flag_values.serving_dtype}
+    if flag_values.serving_xla:
+        options["jit_compile"] = True
+    return driver.export_checkpoint(task_from_flags(flag_values), flag_values.export_dir, **options)
 
 
 def run(flag_values) -> int:
     """Runs the export with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
-    _task_processor(flag_values)  # flag errors are reported before the model is built
+    _task_name(flag_values)  # flag errors are reported before TensorFlow starts
     try:
         path = export_from_flags(flag_values)
     except InputError:

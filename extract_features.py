@@ -8,7 +8,7 @@
 or `--bert_dir=$BERT_BASE_DIR` for the three model flags (explicit flags still win). Each input line is
 `text_a` or `text_a ||| text_b`; each output line is `{"linex_index": i, "features": [{"token": ...,
 "layers": [{"index": -1, "values": [...]}, ...]}, ...]}`. The TPU flags of the original are accepted
-and ignored. Library code: `bert_tf.tasks.feature_extraction.run`.
+and ignored. Library code: `bert_tf.tasks.feature_extraction.task`.
 """
 from absl import flags, logging
 
@@ -40,15 +40,21 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 def run(flag_values) -> int:
     """Runs the extraction with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
+    import os
+
     from bert_tf.errors import InputError
 
     missing = [f"--{name}" for name in ("input_file", "output_file") if not flag_values[name].value]
     if missing:
         raise InputError("missing " + ", ".join(missing))
+    if flag_values.batch_size < 1:
+        raise InputError(f"--batch_size must be >= 1, got {flag_values.batch_size}")
     # Imported here so that `--help` and flag errors do not wait for TensorFlow.
     import tensorflow as tf
 
-    from bert_tf.tasks.feature_extraction import run as extraction
+    from bert_tf.tasks import driver
+    from bert_tf.tasks.feature_extraction.task import ExtractionConfig, FeatureExtractionTask
+    from bert_tf.training.run_options import FineTuningOptions, RunOptions
 
     # The original computed in full float32; TensorFloat-32 matmuls (on by default on recent NVIDIA
     # GPUs) would move the written values by ~1e-3.
@@ -56,18 +62,17 @@ def run(flag_values) -> int:
     model = cli.model_files_from_flags(flag_values, checkpoint_required=True)
     if flag_values.use_tpu:
         logging.warning("--use_tpu is ignored: running on the local CPU/GPU")
-    extraction.run_extraction(extraction.ExtractionConfig(
+    output_folder = os.path.dirname(flag_values.output_file) or "."
+    driver.run(FeatureExtractionTask(ExtractionConfig(
         input_file=flag_values.input_file,
         output_file=flag_values.output_file,
-        vocab_file=model.vocab_file,
-        bert_config_file=model.bert_config_file,
-        init_checkpoint=model.init_checkpoint,
+        model=model,
+        options=RunOptions(output_dir=output_folder),
+        recipe=FineTuningOptions(predict_batch_size=flag_values.batch_size),
         layers=flag_values.layers,
         max_seq_length=flag_values.max_seq_length,
-        do_lower_case=model.do_lower_case,
-        batch_size=flag_values.batch_size,
         log_every_n_examples=flag_values.log_every_n_examples,
-    ))
+    )))
     return 0
 
 

@@ -10,7 +10,7 @@ the three model flags from a released model folder (explicit flags win). Added: 
 `--dtype`, `--pad_to_max_length`, `--group_by_length`, `--seed`, `--keep_checkpoint_max`, `--export_dir`,
 `--max_train_steps`, `--log_every_steps`. Re-running a command after an interruption resumes training from
 the newest checkpoint in `--output_dir`. Bad input exits with status 1 and a one-line message.
-Library code: `bert_tf.tasks.classification.run`.
+Library code: `bert_tf.tasks.classification.task` (run by `bert_tf.tasks.driver`).
 """
 
 from absl import flags
@@ -43,10 +43,10 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def config_from_flags(flag_values):
-    """The `bert_tf.tasks.classification.run.ClassifierConfig` for parsed flags (`--bert_dir` filled in)."""
-    from bert_tf.tasks.classification import run as classification
+    """The `bert_tf.tasks.classification.task.ClassifierConfig` for parsed flags (`--bert_dir` filled in)."""
+    from bert_tf.tasks.classification.task import ClassifierConfig
 
-    return classification.ClassifierConfig(
+    return ClassifierConfig(
         task_name=flag_values.task_name,
         data_dir=flag_values.data_dir,
         **cli.fine_tuning_config_fields(flag_values),
@@ -80,12 +80,9 @@ def apply_first_run_defaults(flag_values) -> None:
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
     apply_first_run_defaults(flag_values)
-    from bert_tf.tasks.classification import run as classification
+    from bert_tf.tasks.classification.task import ClassificationTask
 
-    result = classification.run(config_from_flags(flag_values))
-    cli.print_summary(_PROGRAM, flag_values.output_dir, result.eval_results, {
-        "test predictions": result.test_results_file, "SavedModel": result.export_path})
-    return 0
+    return cli.run_task(_PROGRAM, ClassificationTask(config_from_flags(flag_values)))
 
 
 ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run, info_logging=True)

@@ -12,7 +12,7 @@ command after an interruption resumes training from the newest checkpoint in `--
 it trains and evaluates; without model flags `$BERT_BASE_DIR` is used as `--bert_dir`, without `--output_dir`
 `out/ner`. Training batches hold similar-length windows (about twice as fast here;
 `--nogroup_by_length` for random batches). Bad input exits with
-status 1 and a one-line message. Library code: `bert_tf.tasks.ner.run`.
+status 1 and a one-line message. Library code: `bert_tf.tasks.ner.task` (run by `bert_tf.tasks.driver`).
 """
 from absl import flags
 
@@ -42,10 +42,10 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def config_from_flags(flag_values):
-    """The `bert_tf.tasks.ner.run.NerConfig` for parsed flags (`--bert_dir` filled in)."""
-    from bert_tf.tasks.ner import run as ner
+    """The `bert_tf.tasks.ner.task.NerConfig` for parsed flags (`--bert_dir` filled in)."""
+    from bert_tf.tasks.ner.task import NerConfig
 
-    return ner.NerConfig(
+    return NerConfig(
         data_dir=flag_values.data_dir,
         **cli.fine_tuning_config_fields(flag_values),
         predict_file=flag_values.predict_file,
@@ -70,13 +70,9 @@ def apply_first_run_defaults(flag_values) -> None:
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
     apply_first_run_defaults(flag_values)
-    from bert_tf.tasks.ner import run as ner  # imported here: `--help` and flag errors need no TensorFlow
+    from bert_tf.tasks.ner.task import NerTask  # imported here: `--help` and flag errors need no TensorFlow
 
-    result = ner.run(config_from_flags(flag_values))
-    results = {**(result.eval_results or {}), **(result.test_results or {})}
-    cli.print_summary(_PROGRAM, flag_values.output_dir, results, {
-        "test predictions": result.test_predictions_file, "SavedModel": result.export_path})
-    return 0
+    return cli.run_task(_PROGRAM, NerTask(config_from_flags(flag_values)))
 
 
 ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run, info_logging=True)

@@ -13,7 +13,8 @@ released model folder (explicit flags win). Added: `--strategy`, `--use_xla`, `-
 `null_odds.json` for 2.0) as the original, plus `eval_results.txt` with the official metrics when the predict
 file holds answers. With no mode flag it trains and predicts; without model flags `$BERT_BASE_DIR` is used as
 `--bert_dir`, without file flags `$SQUAD_DIR/train-v1.1.json` and `dev-v1.1.json`, without `--output_dir`
-`out/squad`. Bad input exits with status 1 and a one-line message. Library code: `bert_tf.tasks.squad.run`.
+`out/squad`. Bad input exits with status 1 and a one-line message. Library code: `bert_tf.tasks.squad.task`
+(run by `bert_tf.tasks.driver`).
 """
 import os
 
@@ -62,8 +63,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def config_from_flags(flag_values):
-    """The `bert_tf.tasks.squad.run.SquadConfig` for parsed flags (`--bert_dir` filled in)."""
-    from bert_tf.tasks.squad.run import SquadConfig
+    """The `bert_tf.tasks.squad.task.SquadConfig` for parsed flags (`--bert_dir` filled in)."""
+    from bert_tf.tasks.squad.task import SquadConfig
 
     return SquadConfig(
         **cli.fine_tuning_config_fields(flag_values),
@@ -109,12 +110,9 @@ def apply_first_run_defaults(flag_values) -> None:
 def run(flag_values) -> int:
     """Runs with parsed flags; returns 0 (errors are `UserError`s, reported by `cli.EntryPoint`)."""
     apply_first_run_defaults(flag_values)
-    from bert_tf.tasks.squad import run as squad  # imported here: `--help` and flag errors need no TensorFlow
+    from bert_tf.tasks.squad.task import SquadTask  # imported here: `--help` and flag errors need no TensorFlow
 
-    result = squad.run(config_from_flags(flag_values))
-    cli.print_summary(_PROGRAM, flag_values.output_dir, result.eval_results,
-                      {**result.output_files, "SavedModel": result.export_path})
-    return 0
+    return cli.run_task(_PROGRAM, SquadTask(config_from_flags(flag_values)))
 
 
 ENTRY_POINT = cli.EntryPoint(_PROGRAM, define_flags, run, info_logging=True)

@@ -16,6 +16,7 @@ setuptools.setup(
         "run_ner",
         "run_pretraining",
         "run_squad",
+        "run_swag",
     ],
     python_requires=">=3.10",
     install_requires=[

@@ -4,7 +4,7 @@ The original recipe (google-research/bert README): max_seq_length 128, train_bat
 2e-5, 3 epochs, warmup 10%, AdamWeightDecay. Batches are padded to their longest example (multiple of 8)
 and, by default, made of similar-length examples (`--group_by_length`: each window of 8 shuffled batches is
 sorted by length before it is cut into batches, whose order is then shuffled); `--no-group_by_length` keeps
-the original's random batches. Each seed is a full `bert_tf.tasks.classification.run.run` (train, then evaluate on
+the original's random batches. Each seed is a full `bert_tf.tasks.driver.run` (train, then evaluate on
 dev.tsv) in a fresh output folder.
 Prints a markdown table: per seed dev accuracy, dev F1 and training examples/s (leaving out the first step,
 which traces the step function), then the mean.
@@ -33,7 +33,9 @@ from absl import logging  # noqa: E402
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_ROOT)
-from bert_tf.tasks.classification import run as classifier  # noqa: E402
+from bert_tf.tasks import driver  # noqa: E402
+from bert_tf.tasks.classification.task import ClassificationTask, ClassifierConfig  # noqa: E402
+from bert_tf.training.run_options import FineTuningOptions, RunOptions, resolve_model_files  # noqa: E402
 
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
 PYTORCH_REFERENCE = {"eval_accuracy": 0.7586, "examples_per_second": 12.7}
@@ -62,18 +64,17 @@ def parse_args(argv=None):
 
 
 def run_seed(args, seed: int, output_root: str) -> dict:
-    files = classifier.bert_dir_files(args.bert_dir)
-    config = classifier.ClassifierConfig(
-        task_name="MRPC", data_dir=args.data_dir, output_dir=os.path.join(output_root, f"seed_{seed}"),
-        bert_config_file=files["bert_config_file"], vocab_file=files["vocab_file"],
-        init_checkpoint=files["init_checkpoint"], do_lower_case=True, max_seq_length=args.max_seq_length,
-        do_train=True, do_eval=True, train_batch_size=args.train_batch_size, eval_batch_size=32,
-        learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs, save_checkpoints_steps=100000,
-        keep_checkpoint_max=1, use_xla=args.use_xla, dtype=args.dtype, strategy=args.strategy,
-        pad_to_max_length=args.pad_to_max_length, group_by_length=args.group_by_length, seed=seed,
-        max_train_steps=args.max_steps, progress_bar=sys.stderr.isatty())
+    config = ClassifierConfig(
+        task_name="MRPC", data_dir=args.data_dir, model=resolve_model_files(args.bert_dir, checkpoint_required=True),
+        options=RunOptions(output_dir=os.path.join(output_root, f"seed_{seed}"), strategy=args.strategy,
+                           use_xla=args.use_xla, dtype=args.dtype, seed=seed, save_checkpoints_steps=100000,
+                           keep_checkpoint_max=1, max_train_steps=args.max_steps, progress_bar=sys.stderr.isatty()),
+        recipe=FineTuningOptions(train_batch_size=args.train_batch_size, eval_batch_size=32,
+                                 learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs),
+        max_seq_length=args.max_seq_length, do_train=True, do_eval=True,
+        pad_to_max_length=args.pad_to_max_length, group_by_length=args.group_by_length)
     started = time.perf_counter()
-    result = classifier.run(config)
+    result = driver.run(ClassificationTask(config))
     return {
         "seed": seed,
         "eval_accuracy": result.eval_results["eval_accuracy"],

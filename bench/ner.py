@@ -2,8 +2,8 @@
 
 The recipe of run_ner.py's README command: max_seq_length 128, train_batch_size 32, learning_rate 5e-5, 3
 epochs, warmup 10%, AdamWeightDecay; batches padded to their longest window (multiple of 8). One full
-`bert_tf.tasks.ner.run.run` (train on train.txt, evaluate on valid.txt, tag and score test.txt) in a fresh
-output folder per seed. Prints a markdown table: per seed dev F1, test F1 (entity level, conlleval) and
+`bert_tf.tasks.driver.run` of the NER task (train on train.txt, evaluate on valid.txt, tag and score test.txt)
+in a fresh output folder per seed. Prints a markdown table: per seed dev F1, test F1 (entity level, conlleval) and
 training examples/s (windows; leaving out the first step, which traces the step function).
 
 With PyTorch and Hugging Face `transformers` importable by `--peer_python` (optional), the peer's training
@@ -71,9 +71,10 @@ def parse_args(argv=None):
 
 # ------------------------------------------------------------------------------------------------ ours
 def run_seed(args, seed: int, output_root: str) -> dict:
-    """Trains on train.txt, evaluates on valid.txt and tags test.txt with `bert_tf.tasks.ner.run.run`."""
+    """Trains on train.txt, evaluates on valid.txt and tags test.txt with the NER task (`bert_tf.tasks.driver`)."""
     sys.path.insert(0, PROJECT_ROOT)
-    from bert_tf.tasks.ner import run as ner
+    from bert_tf.tasks import driver
+    from bert_tf.tasks.ner.task import NerConfig, NerTask
     from bert_tf.training.run_options import FineTuningOptions, RunOptions, resolve_model_files
 
     options = RunOptions(output_dir=os.path.join(output_root, f"seed_{seed}"), strategy=args.strategy,
@@ -81,16 +82,17 @@ def run_seed(args, seed: int, output_root: str) -> dict:
                          keep_checkpoint_max=1, max_train_steps=args.max_steps, progress_bar=sys.stderr.isatty())
     recipe = FineTuningOptions(train_batch_size=args.train_batch_size, eval_batch_size=64, predict_batch_size=64,
                                learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs)
-    config = ner.NerConfig(data_dir=args.data_dir, model=resolve_model_files(args.bert_dir, checkpoint_required=True),
+    config = NerConfig(data_dir=args.data_dir, model=resolve_model_files(args.bert_dir, checkpoint_required=True),
                            options=options, recipe=recipe, max_seq_length=args.max_seq_length, do_train=True,
                            do_eval=True, do_predict=True, group_by_length=args.group_by_length)
     started = time.perf_counter()
-    result = ner.run(config)
+    task = NerTask(config)
+    result = driver.run(task)
     return {
         "seed": seed,
         "dev_f1": result.eval_results["eval_f1"],
         "test_f1": result.test_results["test_f1"],
-        "num_labels": len(result.label_list),
+        "num_labels": len(task.label_list),
         "examples_per_second": result.train.examples_per_second,
         "steps": result.train.global_step,
         "train_seconds": result.train.train_seconds,
@@ -107,10 +109,10 @@ def write_peer_batches(args, path: str) -> int:
     """
     sys.path.insert(0, PROJECT_ROOT)
     from bert_tf.tasks.ner import examples, features
-    from bert_tf.tasks.ner import run as ner
+    from bert_tf.tasks.ner.task import TRAIN_FILE
     from bert_tf.training.run_options import load_tokenizer, resolve_model_files
 
-    train = examples.read_conll_file(os.path.join(args.data_dir, ner.TRAIN_FILE))
+    train = examples.read_conll_file(os.path.join(args.data_dir, TRAIN_FILE))
     label_list = examples.label_list_from_training(train)
     tokenizer = load_tokenizer(resolve_model_files(args.bert_dir))
     windows = features.convert_file(train, label_list, tokenizer, args.max_seq_length).windows

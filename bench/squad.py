@@ -4,7 +4,7 @@ Data: SQuAD v1.1 dev (`../shared/data/squad/v1.1/dev-v1.1.json`, 48 articles), s
 first 38 articles train (each question's first answer is its target), the last 10 are predicted and scored
 against all their answers with the official `evaluate-v1.1.py`. Recipe: the original README's SQuAD 1.1
 command (max_seq_length 384, doc_stride 128, max_query_length 64, train_batch_size 12, learning_rate
-3e-5, warmup 10%), 1 epoch, seed 12345; one `bert_tf.tasks.squad.run.run` (train, then predict).
+3e-5, warmup 10%), 1 epoch, seed 12345; one `bert_tf.tasks.driver.run` of the SQuAD task (train, then predict).
 
 Prints a markdown table: EM, F1, training examples/s (windows/s, leaving out the first step, which traces
 the step function) and, when `torch` and `transformers` are importable (by `--peer_python`), the training
@@ -227,12 +227,13 @@ def measure_peer(args, folder: str, train_file: str):
 
 # ------------------------------------------------------------------------------------------------ the run
 def run_bert_tf(args, paths: dict, output_dir: str) -> dict:
-    """Trains and predicts with `bert_tf.tasks.squad.run.run`; scores with the official script."""
+    """Trains and predicts with the SQuAD task (`bert_tf.tasks.driver.run`); scores with the official script."""
     sys.path.insert(0, PROJECT_ROOT)
-    from bert_tf.tasks.squad import run as squad
+    from bert_tf.tasks import driver
+    from bert_tf.tasks.squad.task import SquadConfig, SquadTask
     from bert_tf.training.run_options import FineTuningOptions, RunOptions, resolve_model_files
 
-    config = squad.SquadConfig(
+    config = SquadConfig(
         model=resolve_model_files(args.bert_dir, checkpoint_required=True),
         options=RunOptions(output_dir=output_dir, strategy=args.strategy, use_xla=args.use_xla, dtype=args.dtype,
                            seed=args.seed, save_checkpoints_steps=100000, keep_checkpoint_max=1,
@@ -243,7 +244,7 @@ def run_bert_tf(args, paths: dict, output_dir: str) -> dict:
         max_seq_length=args.max_seq_length, doc_stride=args.doc_stride, max_query_length=args.max_query_length,
         pad_to_max_length=args.pad_to_max_length, group_by_length=args.group_by_length)
     started = time.perf_counter()
-    result = squad.run(config)
+    result = driver.run(SquadTask(config))
     scores = official_scores(args.eval_script, paths["predict"], result.output_files["predictions.json"])
     return {"exact_match": scores["exact_match"], "f1": scores["f1"], "ours_eval": result.eval_results,
             "examples_per_second": result.train.examples_per_second, "steps": result.train.global_step,

@@ -12,6 +12,9 @@ _LAZY = {
     "BertModel": "bert_tf.modeling",
     "BertPretrainingModel": "bert_tf.modeling",
     "BertClassifier": "bert_tf.modeling",
+    "BertQuestionAnswering": "bert_tf.modeling",
+    "BertTokenClassifier": "bert_tf.modeling",
+    "BertMultipleChoice": "bert_tf.modeling",
 }
 __all__ = sorted(_LAZY) + ["__version__"]
 

@@ -373,6 +373,18 @@ def require(problems: Sequence[Tuple[bool, str]]) -> None:
         raise InputError("; ".join(messages))
 
 
+def run_task(program: str, task) -> int:
+    """Runs `task` (a `bert_tf.tasks.base.Task`) with the one driver and prints the end-of-run summary (the
+    metrics, then every file written and the SavedModel); returns 0."""
+    from bert_tf.tasks import driver
+
+    result = driver.run(task)
+    results = {**(result.eval_results or {}), **(result.test_results or {})}
+    print_summary(program, task.config.options.output_dir, results,
+                  {**result.output_files, "SavedModel": result.export_path})
+    return 0
+
+
 def print_summary(program: str, output_dir: Optional[str], results: Optional[dict] = None,
                   outputs: Optional[dict] = None) -> None:
     """The end-of-run summary on stdout: the metrics, then where the files went."""

@@ -19,7 +19,8 @@ TEMPORARY_MARKER = ".tmp-"
 EVAL_RESULTS_FILE = "eval_results.txt"
 
 
-def _gfile():
+def tf_gfile():
+    """`tf.io.gfile` (local paths and `gs://...`), TensorFlow imported on first use."""
     import tensorflow as tf  # imported late: reading flags and local files needs no TensorFlow
 
     return tf.io.gfile
@@ -41,7 +42,7 @@ def atomic_writer(path: str, mode: str = "w") -> Iterator:
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and `path` is untouched.
     """
-    gfile = _gfile()
+    gfile = tf_gfile()
     temporary = temporary_name(path)
     try:
         with gfile.GFile(temporary, mode) as writer:
@@ -71,7 +72,7 @@ def write_eval_results(path: str, results: Mapping[str, object]) -> None:
 
 def read_eval_results(path: str) -> Dict[str, str]:
     """Reads a `key = value` file back (values as strings)."""
-    with _gfile().GFile(path, "r") as reader:
+    with tf_gfile().GFile(path, "r") as reader:
         pairs = (line.split(" = ", 1) for line in reader.read().splitlines() if " = " in line)
         return {key: value for key, value in pairs}
 
@@ -100,7 +101,7 @@ def expand_input_files(input_file: Union[str, Sequence[str]], flag_name: str = "
             files.append(pattern)
             continue
         if is_remote(pattern):
-            matches = sorted(_gfile().glob(pattern))
+            matches = sorted(tf_gfile().glob(pattern))
         else:
             matches = sorted(path for path in glob.glob(pattern) if os.path.isfile(path))
         if not matches:
@@ -121,7 +122,7 @@ def check_output_folders(paths: Sequence[str], what: str, error: type = InputErr
 def file_digest(path: str, chunk_size: int = 1 << 20) -> str:
     """The SHA-256 of a file's content, as hex (used to key caches on content, not on times)."""
     digest = hashlib.sha256()
-    with _gfile().GFile(path, "rb") as reader:
+    with tf_gfile().GFile(path, "rb") as reader:
         while True:
             chunk = reader.read(chunk_size)
             if not chunk:
@@ -132,7 +133,7 @@ def file_digest(path: str, chunk_size: int = 1 << 20) -> str:
 
 def remove_stale_temporaries(folder: str) -> int:
     """Removes `*.tmp-*` files that an interrupted run left in `folder`; returns how many."""
-    gfile = _gfile()
+    gfile = tf_gfile()
     if not gfile.isdir(folder):
         return 0
     removed = 0
@@ -151,7 +152,7 @@ def write_tfrecord(records: Iterable[bytes], path: str) -> int:
     """
     import tensorflow as tf
 
-    gfile = _gfile()
+    gfile = tf_gfile()
     temporary = temporary_name(path)
     count = 0
     try:

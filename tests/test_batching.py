@@ -4,9 +4,8 @@ import io
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.tasks.classification import dataset as classifier_dataset
 from bert_tf.tasks.classification import features as classifier_features
-from bert_tf.training import batching
+from bert_tf.training import batching, datasets
 from bert_tf.training.progress import ProgressReporter
 
 MAX_SEQ_LENGTH = 32
@@ -28,9 +27,11 @@ def test_windows_become_trimmed_batches_of_similar_length(tmp_path):
     lengths = rng.integers(3, MAX_SEQ_LENGTH + 1, size=64)
     path = tmp_path / "train.tf_record"
     write_records(path, lengths)
+    layout = classifier_features.record_layout(MAX_SEQ_LENGTH)
     windows = tf.data.TFRecordDataset(str(path)).batch(32, drop_remainder=True).map(
-        classifier_dataset.make_parse_batch_fn(MAX_SEQ_LENGTH, is_regression=False, pad_to_max_length=True))
-    batches = list(batching.group_windows_by_length(windows, batch_size=8, seed=5).as_numpy_iterator())
+        lambda serialized: layout.parse(serialized, pad_to_max_length=True))
+    batches = [layout.split_labels(batch) for batch in
+               batching.group_windows_by_length(windows, batch_size=8, seed=5).as_numpy_iterator()]
 
     assert len(batches) == 8
     seen = []
@@ -93,8 +94,8 @@ def test_progress_lines_at_least_every_30_seconds_without_a_terminal(monkeypatch
 
 
 def test_ner_grouped_training_batches_keep_token_labels_with_their_windows(tmp_path):
-    from bert_tf.tasks.ner import dataset as ner_dataset
     from bert_tf.tasks.ner import features as ner_features
+    from bert_tf.tasks.ner.task import SHUFFLE_BUFFER_SIZE
 
     rng = np.random.default_rng(1)
     windows = []
@@ -105,7 +106,8 @@ def test_ner_grouped_training_batches_keep_token_labels_with_their_windows(tmp_p
             word_indices=list(range(len(positions))), label_ids=[index % 9] * len(positions)))
     path = tmp_path / "train.tf_record"
     ner_features.write_windows(windows, str(path), MAX_SEQ_LENGTH)
-    dataset = ner_dataset.training_dataset(str(path), MAX_SEQ_LENGTH, batch_size=8, group_by_length=True, seed=3)
+    layout = ner_features.record_layout(MAX_SEQ_LENGTH, with_labels=True)
+    dataset = datasets.training_dataset(str(path), layout, 8, SHUFFLE_BUFFER_SIZE, group_by_length=True, seed=3)
     batches = list(dataset.take(16).as_numpy_iterator())  # about two passes (the shuffle spans passes)
     seen = []
     for features, label_ids in batches:
@@ -122,13 +124,12 @@ def test_ner_grouped_training_batches_keep_token_labels_with_their_windows(tmp_p
             seen.append(index)
     assert set(seen) <= set(range(64))
     padded = sum(features["input_ids"].size for features, _ in batches)
-    ungrouped = sum(features["input_ids"].size for features, _ in ner_dataset.training_dataset(
-        str(path), MAX_SEQ_LENGTH, batch_size=8, seed=3).take(16).as_numpy_iterator())
+    ungrouped = sum(features["input_ids"].size for features, _ in datasets.training_dataset(
+        str(path), layout, 8, SHUFFLE_BUFFER_SIZE, seed=3).take(16).as_numpy_iterator())
     assert padded < ungrouped
 
 
 def test_squad_grouped_training_batches_keep_answer_positions_with_their_windows(tmp_path):
-    from bert_tf.tasks.squad import dataset as squad_dataset
     from bert_tf.tasks.squad import features as squad_features
 
     rng = np.random.default_rng(2)
@@ -142,7 +143,8 @@ def test_squad_grouped_training_batches_keep_answer_positions_with_their_windows
             end_position=length - 1))
     path = tmp_path / "train.tf_record"
     squad_features.write_features(features, str(path), is_training=True)
-    dataset = squad_dataset.training_dataset(str(path), MAX_SEQ_LENGTH, batch_size=6, group_by_length=True, seed=4)
+    dataset = datasets.training_dataset(str(path), squad_features.record_layout(MAX_SEQ_LENGTH, is_training=True),
+                                        6, 100, group_by_length=True, seed=4)
     seen = []
     for batch, labels in dataset.take(8).as_numpy_iterator():
         for row in range(6):

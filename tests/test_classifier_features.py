@@ -9,9 +9,9 @@ import tensorflow as tf
 from conftest import require_shared
 
 from bert_tf import tokenization
-from bert_tf.tasks.classification import dataset as classifier_dataset
 from bert_tf.tasks.classification import examples as glue
 from bert_tf.tasks.classification import features as cf
+from bert_tf.training import datasets
 
 _WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away", "it", "was", "good", "."]
 _VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + _WORDS + ["##s"]
@@ -181,11 +181,11 @@ def test_parse_with_feature_spec(tmp_path):
     features = _features([6], 8, labels=[1])
     cf.write_features_tfrecord(features, str(path))
     record = next(iter(tf.data.TFRecordDataset(str(path))))
-    parsed = tf.io.parse_single_example(record, classifier_dataset.feature_spec(8, is_regression=False))
+    parsed = tf.io.parse_single_example(record, cf.feature_spec(8, is_regression=False))
     assert parsed["input_ids"].dtype == tf.int64 and parsed["input_ids"].shape == (8,)
     assert parsed["input_ids"].numpy().tolist() == features[0].input_ids
     assert parsed["label_ids"].numpy() == 1 and parsed["is_real_example"].numpy() == 1
-    assert classifier_dataset.feature_spec(8, is_regression=True)["label_ids"].dtype == tf.float32
+    assert cf.feature_spec(8, is_regression=True)["label_ids"].dtype == tf.float32
 
 
 # ------------------------------------------------------------------------------------------------
@@ -195,20 +195,20 @@ def test_parse_with_feature_spec(tmp_path):
 def test_check_tfrecord_features_errors(tmp_path):
     path = tmp_path / "train.tf_record"
     cf.write_features_tfrecord(_features([3], 16), str(path))
-    classifier_dataset.check_tfrecord_features(str(path), 16, is_regression=False)
+    datasets.check_records(str(path), cf.record_layout(16, False))
     with pytest.raises(ValueError) as error:
-        classifier_dataset.check_tfrecord_features(str(path), 128)
+        datasets.check_records(str(path), cf.record_layout(128))
     message = str(error.value)
     assert str(path) in message and "16" in message and "max_seq_length is 128" in message
     with pytest.raises(ValueError, match="int64_list but float_list is expected"):
-        classifier_dataset.check_tfrecord_features(str(path), 16, is_regression=True)
+        datasets.check_records(str(path), cf.record_layout(16, True))
     with pytest.raises(FileNotFoundError, match="missing.tf_record"):
-        classifier_dataset.check_tfrecord_features(str(tmp_path / "missing.tf_record"), 16)
+        datasets.check_records(str(tmp_path / "missing.tf_record"), cf.record_layout(16))
 
     empty = tmp_path / "empty.tf_record"
     cf.write_features_tfrecord([], str(empty))
     with pytest.raises(ValueError, match="no records"):
-        classifier_dataset.check_tfrecord_features(str(empty), 16)
+        datasets.check_records(str(empty), cf.record_layout(16))
 
     other = tmp_path / "pretraining.tf_record"
     with tf.io.TFRecordWriter(str(other)) as writer:
@@ -216,16 +216,25 @@ def test_check_tfrecord_features_errors(tmp_path):
         example.features.feature["masked_lm_ids"].int64_list.value[:] = [1, 2]
         writer.write(example.SerializeToString())
     with pytest.raises(ValueError, match="no 'input_ids' feature"):
-        classifier_dataset.check_tfrecord_features(str(other), 16)
+        datasets.check_records(str(other), cf.record_layout(16))
 
     garbage = tmp_path / "garbage.tf_record"
     garbage.write_bytes(b"this is not a TFRecord file at all")
     with pytest.raises(ValueError, match="garbage.tf_record"):
-        classifier_dataset.check_tfrecord_features(str(garbage), 16)
+        datasets.check_records(str(garbage), cf.record_layout(16))
 
 
 # ------------------------------------------------------------------------------------------------
-# make_classifier_dataset
+# bert_tf.training.datasets with the classifier's records
+
+
+def classifier_batches(path, seq_length, batch_size, is_training, is_regression, pad_to_max_length=False, seed=None,
+                       drop_remainder=False):
+    layout = cf.record_layout(seq_length, is_regression)
+    if is_training:
+        return datasets.training_dataset(path, layout, batch_size, 100, pad_to_max_length, seed=seed,
+                                         drop_remainder=drop_remainder)
+    return datasets.inference_dataset(path, layout, batch_size, pad_to_max_length, drop_remainder)
 # ------------------------------------------------------------------------------------------------
 
 def test_eval_dataset_trims_each_batch_to_multiple_of_8(tmp_path):
@@ -234,7 +243,7 @@ def test_eval_dataset_trims_each_batch_to_multiple_of_8(tmp_path):
     features = _features(lengths, seq_length)
     path = tmp_path / "eval.tf_record"
     cf.write_features_tfrecord(features, str(path))
-    dataset = classifier_dataset.make_classifier_dataset(str(path), seq_length, batch_size=3, is_training=False,
+    dataset = classifier_batches(str(path), seq_length, batch_size=3, is_training=False,
                                          is_regression=False)
     batches = list(dataset)
     assert [batch[0]["input_ids"].shape.as_list() for batch in batches] == [[3, 16], [3, 32], [1, 8]]
@@ -259,11 +268,11 @@ def test_eval_dataset_trims_each_batch_to_multiple_of_8(tmp_path):
 def test_trim_never_exceeds_max_seq_length_and_pad_option(tmp_path):
     path = tmp_path / "odd.tf_record"
     cf.write_features_tfrecord(_features([17, 2], 20), str(path))
-    trimmed = next(iter(classifier_dataset.make_classifier_dataset(str(path), 20, 2, False, False)))[0]
+    trimmed = next(iter(classifier_batches(str(path), 20, 2, False, False)))[0]
     assert trimmed["input_ids"].shape == (2, 20)  # 17 -> 24, capped at 20
-    single = next(iter(classifier_dataset.make_classifier_dataset(str(path), 20, 1, False, False).skip(1)))[0]
+    single = next(iter(classifier_batches(str(path), 20, 1, False, False).skip(1)))[0]
     assert single["input_ids"].shape == (1, 8)
-    padded = next(iter(classifier_dataset.make_classifier_dataset(str(path), 20, 1, False, False, pad_to_max_length=True)
+    padded = next(iter(classifier_batches(str(path), 20, 1, False, False, pad_to_max_length=True)
                        .skip(1)))[0]
     assert padded["input_ids"].shape == (1, 20)
 
@@ -272,7 +281,7 @@ def test_padding_only_batch_keeps_a_nonempty_length(tmp_path):
     path = tmp_path / "pad.tf_record"
     padding = cf.InputFeatures([0] * 16, [0] * 16, [0] * 16, 0, False)
     cf.write_features_tfrecord([padding, padding], str(path))
-    features, labels = next(iter(classifier_dataset.make_classifier_dataset(str(path), 16, 2, False, False)))
+    features, labels = next(iter(classifier_batches(str(path), 16, 2, False, False)))
     assert features["input_ids"].shape == (2, 8)
     np.testing.assert_array_equal(features["is_real_example"].numpy(), [0.0, 0.0])
 
@@ -283,7 +292,7 @@ def test_training_dataset_repeats_shuffles_and_drops_remainder(tmp_path):
     cf.write_features_tfrecord(features, str(path))
 
     def label_stream(seed):
-        dataset = classifier_dataset.make_classifier_dataset(str(path), 16, batch_size=4, is_training=True, is_regression=False,
+        dataset = classifier_batches(str(path), 16, batch_size=4, is_training=True, is_regression=False,
                                              seed=seed, drop_remainder=True)
         assert dataset.element_spec[1].shape.as_list() == [4]
         assert dataset.element_spec[0]["input_ids"].shape.as_list() == [4, None]
@@ -299,7 +308,7 @@ def test_training_dataset_repeats_shuffles_and_drops_remainder(tmp_path):
 def test_regression_dataset_labels_are_float32(tmp_path):
     path = tmp_path / "stsb.tf_record"
     cf.write_features_tfrecord(_features([3, 9], 16, labels=[1.5, 4.75]), str(path))
-    _, labels = next(iter(classifier_dataset.make_classifier_dataset(str(path), 16, 2, False, is_regression=True)))
+    _, labels = next(iter(classifier_batches(str(path), 16, 2, False, is_regression=True)))
     assert labels.dtype == tf.float32
     np.testing.assert_allclose(labels.numpy(), [1.5, 4.75])
 
@@ -312,7 +321,7 @@ def test_dataset_reads_original_style_records_without_is_real_example(tmp_path):
     del example.features.feature["is_real_example"]
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(example.SerializeToString())
-    features, labels = next(iter(classifier_dataset.make_classifier_dataset(str(path), 8, 1, False, False)))
+    features, labels = next(iter(classifier_batches(str(path), 8, 1, False, False)))
     assert features["is_real_example"].numpy().tolist() == [1.0] and labels.numpy().tolist() == [1]
 
 
@@ -320,7 +329,7 @@ def test_dataset_rejects_mismatched_max_seq_length(tmp_path):
     path = tmp_path / "train.tf_record"
     cf.write_features_tfrecord(_features([3], 64), str(path))
     with pytest.raises(ValueError, match=r"train.tf_record: input_ids has 64 values .* max_seq_length is 128"):
-        classifier_dataset.make_classifier_dataset(str(path), 128, 8, True, False)
+        classifier_batches(str(path), 128, 8, True, False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -345,7 +354,7 @@ def test_mrpc_dev_end_to_end(tmp_path):
         assert feature.input_ids[:length].count(sep_id) == 2
         assert feature.input_ids[length:] == [0] * (128 - length)
 
-    dataset = classifier_dataset.make_classifier_dataset(str(path), 128, 32, is_training=False, is_regression=False)
+    dataset = classifier_batches(str(path), 128, 32, is_training=False, is_regression=False)
     labels, lengths = [], []
     for batch_features, batch_labels in dataset:
         width = batch_features["input_ids"].shape[1]

@@ -17,7 +17,7 @@ import pytest
 from bert_tf import BertConfig, tokenization
 from bert_tf.tasks.feature_extraction import examples as extraction_examples
 from bert_tf.tasks.feature_extraction import features
-from bert_tf.tasks.feature_extraction import run as extraction
+from bert_tf.tasks.feature_extraction import predictions as extraction
 from bert_tf.training.run_options import resolve_model_files
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent

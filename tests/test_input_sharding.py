@@ -18,10 +18,9 @@ import test_training_loop as loop  # noqa: E402
 
 import bert_tf  # noqa: E402
 from bert_tf.checkpoint import CheckpointError  # noqa: E402
-from bert_tf.tasks.classification import dataset as classifier_dataset  # noqa: E402
 from bert_tf.tasks.classification import features as classifier_features  # noqa: E402
 from bert_tf.tasks.pretraining import dataset as pretraining_dataset  # noqa: E402
-from bert_tf.training import optimization, restore, sharding, strategies, train_step, workspace  # noqa: E402
+from bert_tf.training import datasets, optimization, restore, sharding, strategies, train_step, workspace  # noqa: E402,E501
 from bert_tf.training.run_options import RunOptions  # noqa: E402
 from bert_tf.training.trainer import Trainer  # noqa: E402
 
@@ -124,15 +123,16 @@ def test_tpu_input_is_static_and_several_steps_run_per_call(tmp_path, refs_dir):
     classifier_features.write_features_tfrecord([classifier_features.InputFeatures(
         input_ids=[1000 + index * bit for bit in mask], input_mask=mask, segment_ids=[0] * 32, label_id=index % 2)
         for index, mask in enumerate(masks)], str(tmp_path / "train.tf_record"))
-    dataset = classifier_dataset.training_dataset(str(tmp_path / "train.tf_record"), 32, 8, is_regression=False,
-                                                  pad_to_max_length=True, seed=1, drop_remainder=True)
+    layout = classifier_features.record_layout(32)
+    dataset = datasets.training_dataset(str(tmp_path / "train.tf_record"), layout, 8, 100, pad_to_max_length=True,
+                                        seed=1, drop_remainder=True)
     for spec in tf.nest.flatten(dataset.element_spec):
         assert spec.shape.is_fully_defined(), dataset.element_spec
     per_replica = sharding.shard_by_example(dataset, tf.distribute.InputContext(1, 0, 2))
     assert all(spec.shape.is_fully_defined() for spec in tf.nest.flatten(per_replica.element_spec))
     assert sharding.static_batch_problem(dataset.element_spec, 8) is None  # what a TPUStrategy checks first
     assert "not divisible by the 3 replicas" in sharding.static_batch_problem(dataset.element_spec, 3)
-    per_batch_padding = classifier_dataset.training_dataset(str(tmp_path / "train.tf_record"), 32, 8, False)
+    per_batch_padding = datasets.training_dataset(str(tmp_path / "train.tf_record"), layout, 8, 100)
     assert "dynamic shape (None, None)" in sharding.static_batch_problem(per_batch_padding.element_spec, 8)
     evaluation = pretraining_dataset.make_pretraining_dataset([str(refs_dir / PRETRAINING_FILES[0])], 128, 20, 7,
                                                               is_training=False, drop_remainder=True)

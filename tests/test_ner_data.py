@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from bert_tf.errors import InputError
-from bert_tf.tasks.ner import examples, features
-from bert_tf.tasks.ner import run as ner_run
+from bert_tf.tasks.ner import examples, features, predictions
 from bert_tf.tokenization import FullTokenizer
 
 CONLL_TEXT = """-DOCSTART- -X- -X- O
@@ -181,32 +180,31 @@ def test_words_without_pieces_are_tagged_o(tokenizer):
     assert converted.num_words == 4 and converted.num_empty_words == 2
     [window] = converted.windows
     assert window.word_indices == [0, 2]
-    split = ner_run._Split("test", conll, converted)
     logits = np.zeros((1, 16, len(label_list)), np.float32)
     logits[0, :, label_list.index("B-PER")] = 1.0
-    assert ner_run.decode(split, logits, label_list) == [["B-PER", "O", "B-PER", "O"]]
-    lines = "".join(ner_run.prediction_lines(conll, [["B-PER", "O", "B-PER", "O"]])).splitlines()
+    assert predictions.decode(conll, converted.windows, logits, label_list) == [["B-PER", "O", "B-PER", "O"]]
+    lines = "".join(predictions.prediction_lines(conll, [["B-PER", "O", "B-PER", "O"]])).splitlines()
     assert lines == ["Japan B-LOC B-PER", "\u200b B-PER O", "wins O B-PER", "\x07 I-PER O", ""]
 
 
 def test_tfrecords_hold_padded_windows(tmp_path, tokenizer):
     import tensorflow as tf
 
-    from bert_tf.tasks.ner import dataset
+    from bert_tf.training import datasets
 
     conll = examples.parse_conll("t.txt", CONLL_TEXT)
     label_list = examples.label_list_from_training(conll)
     converted = features.convert_file(conll, label_list, tokenizer, 16)
     path = str(tmp_path / "train.tf_record")
     assert features.write_windows(converted.windows, path, 16, num_padding=2) == len(converted.windows) + 2
-    features.check_tfrecord(path, 16, len(converted.windows) + 2)
-    with pytest.raises(ValueError, match="records, expected"):
-        features.check_tfrecord(path, 16, 3)
-    batch = next(iter(dataset.make_dataset(path, 16, 5, is_training=False)))
+    layout = features.record_layout(16, with_labels=True)
+    datasets.check_records(path, layout, len(converted.windows) + 2)
+    with pytest.raises(ValueError, match="records, 3 expected"):
+        datasets.check_records(path, layout, 3)
+    batch = next(iter(datasets.inference_dataset(path, features.record_layout(16, with_labels=False), 5)))
     assert sorted(batch) == ["input_ids", "input_mask", "segment_ids"] and batch["input_ids"].shape == (5, 8)  # the longest window (4 words + 2) rounded up to 8
-    parse = dataset.make_parse_batch_fn(16, with_labels=True)
     records = list(tf.data.TFRecordDataset(path).batch(10).as_numpy_iterator())[0]
-    parsed, label_ids = parse(tf.constant(records))
+    parsed, label_ids = layout.split_labels(layout.parse(tf.constant(records)))
     first = converted.windows[0]
     assert label_ids.shape == (5, 8)
     assert label_ids[0].numpy().tolist() == first.padded_label_ids(16)[:8]

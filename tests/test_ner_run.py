@@ -251,5 +251,5 @@ def test_predict_only_with_a_pretrained_checkpoint_is_refused(capsys, trained, c
     capsys.readouterr()
     assert run_main(*command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict")) == 1
     error = capsys.readouterr().err
-    assert "a checkpoint fine-tuned by run_ner.py is needed" in error and "cls/ner/output_weights" in error, error
+    assert "has no NER head" in error and "cls/ner/output_weights" in error, error
     assert sorted(os.listdir(output_dir)) == ["label_map.json"]

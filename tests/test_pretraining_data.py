@@ -312,7 +312,7 @@ def test_fast_paths_equal_general_path(tokenizer, generated_corpus, whole_words,
     corpus = pretraining_corpus.read_corpus([generated_corpus], tokenizer)
     config = pretraining.PretrainingDataConfig(max_seq_length=48, max_predictions_per_seq=7,
                                                do_whole_word_mask=whole_words)
-    vocabulary = pretraining_instances._VocabularyIds.from_vocab(tokenizer.vocab, corpus.documents)
+    vocabulary = pretraining_instances.VocabularyIds.from_vocab(tokenizer.vocab, corpus.documents)
     assert not vocabulary.text_has_special_ids
     batches = []
     for fast in (True, False):
@@ -328,7 +328,7 @@ def test_fast_paths_equal_general_path(tokenizer, generated_corpus, whole_words,
 
 
 def test_inlined_draws_equal_library_draws(tmp_path, tokenizer, generated_corpus, monkeypatch):
-    assert pretraining_sampling._fast_draws_match_library()
+    assert pretraining_sampling.fast_draws_match_library()
     outputs = []
     for inlined in (True, False):
         monkeypatch.setattr(pretraining_sampling, "_FAST_DRAWS_MATCH", inlined)

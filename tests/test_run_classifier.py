@@ -138,10 +138,11 @@ def test_eval_only_reuses_features_and_the_trained_checkpoint_then_exports(train
     record = output_dir / "eval.tf_record"
     record_mtime = record.stat().st_mtime_ns
     # The SavedModel itself is tested in test_serving.py; here only what run_classifier passes to it.
-    from bert_tf import serving
+    from bert_tf.serving import classifier as classifier_serving
 
     exported = []
-    monkeypatch.setattr(serving, "export_for_task", lambda *args: exported.append(args) or str(tmp_path / "1"))
+    monkeypatch.setattr(classifier_serving, "export_classifier",
+                        lambda *args, **kwargs: exported.append((args, kwargs)) or str(tmp_path / "1"))
     assert run_main(*command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_eval",
                                    f"--export_dir={tmp_path}")) == 0
     _, after = read_key_values(output_dir / "eval_results.txt")
@@ -150,9 +151,10 @@ def test_eval_only_reuses_features_and_the_trained_checkpoint_then_exports(train
     for key in before:
         assert after[key] == pytest.approx(before[key], rel=1e-5, abs=1e-6), key
 
-    [(model, processor, vocab_file, do_lower_case, max_seq_length, export_dir)] = exported
-    assert processor.task_name == "mrpc" and vocab_file == str(tiny_ckpt_dir / "vocab.txt")
-    assert (do_lower_case, max_seq_length, export_dir) == (True, 32, str(tmp_path))
+    [((model, vocab_file, do_lower_case, max_seq_length), options)] = exported
+    assert vocab_file == str(tiny_ckpt_dir / "vocab.txt") and (do_lower_case, max_seq_length) == (True, 32)
+    assert options == {"label_list": ["0", "1"], "export_dir": str(tmp_path), "is_regression": False,
+                       "is_pair_task": True}
     trained_weights = tf.train.load_checkpoint(str(output_dir / f"model.ckpt-{NUM_STEPS}")).get_tensor("output_weights")
     np.testing.assert_array_equal(model.classifier.output_weights.numpy(), trained_weights)
 
@@ -318,7 +320,7 @@ def test_subprocess_error_exits_1_without_traceback(tmp_path):
 
 
 def test_result_files_for_classification_and_regression(tmp_path):
-    from bert_tf.tasks.classification import run as classifier
+    from bert_tf.tasks.classification import predictions as classifier
     from bert_tf.training.predict import PredictResult
 
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)

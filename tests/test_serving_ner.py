@@ -7,7 +7,6 @@ the argmax at each word's first piece in its max-context window (`run.decode`), 
 """
 import os
 import textwrap
-import types
 
 import numpy as np
 import pytest
@@ -24,9 +23,11 @@ from bert_tf.config import BertConfig  # noqa: E402
 from bert_tf.errors import InputError  # noqa: E402
 from bert_tf.modeling.token_classification import BertTokenClassifier  # noqa: E402
 from bert_tf.serving import ner as ner_serving  # noqa: E402
+from bert_tf.tasks import driver  # noqa: E402
 from bert_tf.tasks.ner import examples, features, metrics  # noqa: E402
-from bert_tf.tasks.ner import export as ner_export  # noqa: E402
+from bert_tf.tasks.ner.task import NerConfig, NerTask  # noqa: E402
 from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS  # noqa: E402
+from bert_tf.training.run_options import ModelFiles, RunOptions  # noqa: E402
 
 MAX_SEQ_LENGTH = 32  # short: CoNLL sentences of more than 30 pieces need several windows
 NUM_SENTENCES = 40
@@ -184,11 +185,10 @@ def test_task_export_reads_the_label_map(model, tiny_ckpt_dir, tmp_path):
     output_dir = tmp_path / "run"
     output_dir.mkdir()
     examples.write_label_map(str(output_dir), LABELS)
-    config = types.SimpleNamespace(
-        model=types.SimpleNamespace(vocab_file=str(tiny_ckpt_dir / "vocab.txt"), do_lower_case=True,
-                                    init_checkpoint=None),
-        options=types.SimpleNamespace(export_dir=str(tmp_path / "export"), output_dir=str(output_dir)),
-        max_seq_length=MAX_SEQ_LENGTH, window_stride=None)
-    ner_export.check_export(config)
-    path = ner_export.export_model(model, config)
+    task = NerTask(NerConfig(
+        model=ModelFiles(str(tiny_ckpt_dir / "bert_config.json"), str(tiny_ckpt_dir / "vocab.txt")),
+        options=RunOptions(output_dir=str(output_dir), export_dir=str(tmp_path / "export")),
+        max_seq_length=MAX_SEQ_LENGTH))
+    task.prepare_export()
+    path = driver.export_model(task, model, str(tmp_path / "export"))
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import types
 
 import numpy as np
 import pytest
@@ -29,8 +28,8 @@ from bert_tf.config import BertConfig  # noqa: E402
 from bert_tf.errors import InputError  # noqa: E402
 from bert_tf.modeling.question_answering import BertQuestionAnswering  # noqa: E402
 from bert_tf.serving import squad as squad_serving  # noqa: E402
-from bert_tf.tasks.squad import export as squad_export  # noqa: E402
-from bert_tf.tasks.squad import postprocess  # noqa: E402
+from bert_tf.tasks import driver  # noqa: E402
+from bert_tf.tasks.squad import predictions as postprocess  # noqa: E402
 from bert_tf.tasks.squad.examples import SquadExample, split_context  # noqa: E402
 from bert_tf.tasks.squad.features import convert_examples_to_features  # noqa: E402
 from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS  # noqa: E402
@@ -138,16 +137,20 @@ def long_context(squad_refs):
 
 @pytest.fixture(scope="module")
 def exports(model, squad_refs, tmp_path_factory):
-    """v1 through `export_squad`; v2 through `bert_tf.tasks.squad.export.export_model` (run_squad's path)."""
+    """v1 through `export_squad`; v2 through the task's export (run_squad's path)."""
     vocab = squad_refs / "tiny_squad" / "vocab.txt"
     v1 = squad_serving.export_squad(model, vocab, True, tmp_path_factory.mktemp("squad_v1"), **FLAGS)
     threshold = float((squad_refs / "v2" / "threshold.txt").read_text())
-    config = types.SimpleNamespace(
-        model=types.SimpleNamespace(vocab_file=str(vocab), do_lower_case=True),
-        options=types.SimpleNamespace(export_dir=str(tmp_path_factory.mktemp("squad_v2"))),
-        version_2_with_negative=True, null_score_diff_threshold=threshold, pad_to_max_length=False, **FLAGS)
-    squad_export.check_export(config)
-    v2 = squad_export.export_model(model, config)
+    from bert_tf.tasks.squad.task import SquadConfig, SquadTask
+    from bert_tf.training.run_options import ModelFiles, RunOptions
+
+    export_dir = str(tmp_path_factory.mktemp("squad_v2"))
+    task = SquadTask(SquadConfig(
+        model=ModelFiles(str(squad_refs / "tiny_squad" / "bert_config.json"), str(vocab)),
+        options=RunOptions(output_dir="", export_dir=export_dir),
+        version_2_with_negative=True, null_score_diff_threshold=threshold, **FLAGS))
+    task.prepare_export()
+    v2 = driver.export_model(task, model, export_dir)
     return {"v1": v1, "v2": v2}
 
 
@@ -267,12 +270,13 @@ def test_bad_flags_are_input_errors(model, squad_refs, tmp_path):
 
 
 def test_check_export_refuses_a_file(tmp_path):
+    from bert_tf.serving.export import check_export_dir
+
     path = tmp_path / "file"
     path.write_text("x")
-    config = types.SimpleNamespace(options=types.SimpleNamespace(export_dir=str(path)))
     with pytest.raises(InputError, match="not a folder"):
-        squad_export.check_export(config)
-    squad_export.check_export(types.SimpleNamespace(options=types.SimpleNamespace(export_dir=None)))
+        check_export_dir(str(path))
+    check_export_dir(str(tmp_path / "new"))
 
 
 def test_empty_context_and_question_in_graph(model, squad_refs):

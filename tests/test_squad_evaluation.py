@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from bert_tf.tasks.squad import evaluation, postprocess
+from bert_tf.tasks.squad import metrics as evaluation
+from bert_tf.tasks.squad import predictions as postprocess
 from bert_tf.tasks.squad.examples import SquadExample
 from bert_tf.tasks.squad.features import SquadFeatures
 

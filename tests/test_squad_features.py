@@ -114,7 +114,7 @@ def test_version_2_impossible_training_question(tmp_path, tokenizer):
 def test_training_records_round_trip(tmp_path, tokenizer):
     import tensorflow as tf
 
-    from bert_tf.tasks.squad import dataset
+    from bert_tf.training import datasets
 
     context = " ".join(f"word{index}" for index in range(40))
     qas = [{"id": f"q{index}", "question": f"which word {index}?",
@@ -125,15 +125,16 @@ def test_training_records_round_trip(tmp_path, tokenizer):
     windows = list(squad_features.convert_examples_to_features(examples, tokenizer, 64, 32, 16, is_training=True))
     path = str(tmp_path / "train.tf_record")
     assert squad_features.write_features(windows, path, is_training=True) == len(windows)
-    dataset.check_tfrecord(path, 64, is_training=True)
-    batches = dataset.make_dataset(path, 64, batch_size=4, is_training=False)
+    datasets.check_records(path, squad_features.record_layout(64, is_training=True), len(windows))
+    batches = datasets.inference_dataset(path, squad_features.record_layout(64, is_training=False), 4)
     parsed = [batch for batch in batches]
     assert sum(int(batch["input_ids"].shape[0]) for batch in parsed) == len(windows)
     first = parsed[0]
     longest = max(sum(window.input_mask) for window in windows[:4])
     assert first["input_ids"].shape[1] == min(64, -(-longest // 8) * 8)
     assert first["unique_ids"].dtype == tf.int64
-    train_batches = dataset.make_dataset(path, 64, batch_size=4, is_training=True, seed=1)
+    train_batches = datasets.training_dataset(path, squad_features.record_layout(64, is_training=True), 4, 100,
+                                              seed=1)
     features, labels = next(iter(train_batches))
     assert set(labels) == {"start_positions", "end_positions"}
     assert int(tf.reduce_max(labels["end_positions"])) < int(features["input_ids"].shape[1])

@@ -6,7 +6,7 @@ import tensorflow as tf
 from bert_tf.checkpoint import list_checkpoint, load_checkpoint
 from bert_tf.config import BertConfig
 from bert_tf.modeling.question_answering import SQUAD_HEAD_VARIABLES, BertQuestionAnswering
-from bert_tf.tasks.squad.run import squad_loss
+from bert_tf.tasks.squad.task import squad_loss
 
 
 @pytest.fixture(scope="module")

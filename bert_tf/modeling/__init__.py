@@ -19,14 +19,24 @@ Shapes in the docstrings of this package use these letters:
 """
 from bert_tf.modeling.backbone import BertBackbone
 from bert_tf.modeling.heads import ClassifierHead, MaskedLMHead, PretrainingHeads
-from bert_tf.modeling.models import BertClassifier, BertModel, BertPretrainingModel
+from bert_tf.modeling.models import BertBase, BertClassifier, BertModel, BertPretrainingModel
+from bert_tf.modeling.multiple_choice import BertMultipleChoice, MultipleChoiceHead
+from bert_tf.modeling.question_answering import BertQuestionAnswering, SquadHead
+from bert_tf.modeling.token_classification import BertTokenClassifier, TokenClassifierHead
 
 __all__ = [
     "BertBackbone",
+    "BertBase",
     "BertClassifier",
     "BertModel",
+    "BertMultipleChoice",
     "BertPretrainingModel",
+    "BertQuestionAnswering",
+    "BertTokenClassifier",
     "ClassifierHead",
     "MaskedLMHead",
+    "MultipleChoiceHead",
     "PretrainingHeads",
+    "SquadHead",
+    "TokenClassifierHead",
 ]

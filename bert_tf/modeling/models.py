@@ -19,7 +19,7 @@ from bert_tf.modeling.backbone import BertBackbone, standardize_inputs
 from bert_tf.modeling.heads import ClassifierHead, PretrainingHeads
 
 
-class _BertBase(keras.Model):
+class BertBase(keras.Model):
     """Holds the `bert/` backbone; subclasses add their heads in `__init__`.
 
     Args:
@@ -74,7 +74,7 @@ class _BertBase(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertModel(_BertBase):
+class BertModel(BertBase):
     """The BERT encoder (`bert/*` weights).
 
     Args:
@@ -95,7 +95,7 @@ class BertModel(_BertBase):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainingModel(_BertBase):
+class BertPretrainingModel(BertBase):
     """BERT with the masked-LM and next-sentence heads (`bert/*` and `cls/*` weights).
 
     Args:
@@ -130,7 +130,7 @@ class BertPretrainingModel(_BertBase):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertClassifier(_BertBase):
+class BertClassifier(BertBase):
     """run_classifier's model: BERT, dropout on the pooled output, `output_weights`/`output_bias`.
 
     Args:
@@ -157,5 +157,5 @@ class BertClassifier(_BertBase):
         return outputs
 
     def get_config(self):
-        """`_BertBase.get_config` plus `num_labels`."""
+        """`BertBase.get_config` plus `num_labels`."""
         return {**super().get_config(), "num_labels": self.num_labels}

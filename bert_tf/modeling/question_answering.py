@@ -10,7 +10,7 @@ from keras import initializers, layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.heads import OutputProjection
-from bert_tf.modeling.models import _BertBase
+from bert_tf.modeling.models import BertBase
 
 SQUAD_HEAD_VARIABLES = ("cls/squad/output_weights", "cls/squad/output_bias")
 # The original `create_model` initializes the head with a fixed stddev, not `initializer_range`.
@@ -49,7 +49,7 @@ class SquadHead(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertQuestionAnswering(_BertBase):
+class BertQuestionAnswering(BertBase):
     """BERT with the SQuAD span head (the original `run_squad.create_model`).
 
     Args:

@@ -10,7 +10,7 @@ from keras import layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.heads import OutputProjection
-from bert_tf.modeling.models import _BertBase
+from bert_tf.modeling.models import BertBase
 
 NER_HEAD_VARIABLES = ("cls/ner/output_weights", "cls/ner/output_bias")
 
@@ -37,7 +37,7 @@ class TokenClassifierHead(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertTokenClassifier(_BertBase):
+class BertTokenClassifier(BertBase):
     """BERT for token classification (run_ner.py): one label per word-piece position.
 
     Args:
@@ -67,5 +67,5 @@ class BertTokenClassifier(_BertBase):
         return {"logits": self.cls(sequence_output, training=training)}
 
     def get_config(self):
-        """`_BertBase.get_config` plus `num_labels`."""
+        """`BertBase.get_config` plus `num_labels`."""
         return {**super().get_config(), "num_labels": self.num_labels}

@@ -58,14 +58,14 @@ The SavedModel is self-contained: loading and calling it needs only `tensorflow`
 no `bert_tf` code are saved. The `tf.Variable` behind every model weight is tracked explicitly
 (`model_variables`): Keras-level tracking of layers kept in plain Python lists is not guaranteed, and
 tracking Keras' variable wrappers would leave the TF 1 graph that TF Serving runs reading variables
-that are never restored (see `_tf_variables`).
+that are never restored (see `bert_tf.serving.export.tf_variables`).
 
 Ops and TF Serving:
 
 * Tokenization is `bert_tf.tokenization.in_graph.InGraphBertTokenizer` (exactly `FullTokenizer`'s ids and the
   original packing). Besides core TensorFlow ops it needs the `tensorflow_text` ops
   `WordpieceTokenizeWithOffsets` (always) and `NormalizeUTF8` (`do_lower_case=True` only) --
-  `text_graph.TENSORFLOW_TEXT_OPS`. Truncation is plain TF ops: no `RoundRobinTrimmer`,
+  `TENSORFLOW_TEXT_OPS`. Truncation is plain TF ops: no `RoundRobinTrimmer`,
   `combine_segments` or other recent tensorflow_text ops.
 * Minimum server: TensorFlow Serving 2.12 (`tensorflow_model_server` / the `tensorflow/serving`
   Docker images 2.12 or newer). The stock model server links tensorflow_text's `ops_lib` (which
@@ -84,17 +84,29 @@ Ops and TF Serving:
 from __future__ import annotations
 
 import os
-import re
-import time
-import uuid
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 
-from bert_tf import tokenization
-from bert_tf.errors import InputError
+from bert_tf.serving.export import (
+    IDS_SIGNATURE,
+    MIN_TF_SERVING_VERSION,
+    PAD_TO_MULTIPLE_OF,
+    SERVING_DTYPES,
+    SERVING_SIGNATURE,
+    SUB_BATCH_SIZE,
+    TENSORFLOW_TEXT_OPS,
+    ServingModule,
+    canonical_serving_dtype,
+    check_vocab_fits,
+    mask_batcher_padding,
+    model_for_dtype,
+    model_function,
+    next_version,
+    save_and_publish,
+)
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
-from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer, positive_int
+from bert_tf.tokenization.in_graph import InGraphBertTokenizer, positive_int
 
 __all__ = [
     "SERVING_SIGNATURE",
@@ -108,27 +120,11 @@ __all__ = [
     "canonical_serving_dtype",
     "mask_batcher_padding",
     "export_classifier",
-    "export_for_task",
-    "is_pair_task",
     "next_version",
 ]
 
-SERVING_SIGNATURE = "serving_default"
-IDS_SIGNATURE = "serve_ids"
-MIN_TF_SERVING_VERSION = "2.12"
-# `serving_default` pads each batch to its longest row rounded up to a multiple of this,
-PAD_TO_MULTIPLE_OF = 8
-# and runs the model on length-sorted sub-batches of this many rows.
-SUB_BATCH_SIZE = 8
-# Dtype policies an export can serve under (`serving_dtype`).
-SERVING_DTYPES = ("float32", "mixed_bfloat16")
-LABELS_FILE = os.path.join("assets.extra", "labels.txt")
 
-_VERSION_PATTERN = re.compile(r"^\d+$")
-_TEMPORARY_PREFIX = "tmp-export-"
-
-
-class ClassifierServingModule(tf.Module):
+class ClassifierServingModule(ServingModule):
     """The exported object: in-graph tokenizer + classifier variables + two serving functions.
 
     The Keras model itself is not an attribute (it is only captured by the traced functions), so the
@@ -151,10 +147,7 @@ class ClassifierServingModule(tf.Module):
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
                  is_regression: bool = False, is_pair_task: bool = True,
                  sub_batch_size: Optional[int] = None, jit_compile: bool = False):
-        super().__init__(name="bert_classifier_serving")
-        self.tokenizer = tokenizer
-        # The tf.Variables themselves (not Keras' wrappers), tracked explicitly: see `_tf_variables`.
-        self.model_variables = _tf_variables(model.weights)
+        super().__init__(model, tokenizer, name="bert_classifier_serving")
         self.is_regression = bool(is_regression)
         self.is_pair_task = bool(is_pair_task)
         self.label_strings = [str(label) for label in label_list]
@@ -162,11 +155,9 @@ class ClassifierServingModule(tf.Module):
         self.sub_batch_size = (None if sub_batch_size is None
                                else positive_int("sub_batch_size", sub_batch_size))
         # A plain function closing over the model: keeps the Keras model out of the object graph.
-        self._logits = _logits_function(model, jit_compile)
-
-        ids_spec = [tf.TensorSpec([None, None], tf.int32, name=name)
-                    for name in ("input_ids", "input_mask", "segment_ids")]
-        self.serve_ids = tf.function(self._serve_ids, input_signature=ids_spec, autograph=False)
+        self._model_logits = model_function(model, ("logits",), jit_compile)
+        self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
+                                     autograph=False)
         text_spec = [tf.TensorSpec([None], tf.string, name="text_a")]
         if self.is_pair_task:
             text_spec.append(tf.TensorSpec([None], tf.string, name="text_b"))
@@ -176,30 +167,14 @@ class ClassifierServingModule(tf.Module):
             self.serve_text = tf.function(self._serve_text_single, input_signature=text_spec, autograph=False)
             self.text_features = tf.function(self._features_single, input_signature=text_spec, autograph=False)
 
-    def signatures(self) -> Dict[str, object]:
-        """`{"serving_default": ..., "serve_ids": ...}` concrete functions for `tf.saved_model.save`.
-
-        Raises:
-          ValueError if a traced function reads a variable that is not in `model_variables` (it would
-          be saved but never restored in the graph TF Serving runs).
-        """
-        signatures = {
-            SERVING_SIGNATURE: self.serve_text.get_concrete_function(),
-            IDS_SIGNATURE: self.serve_ids.get_concrete_function(),
-        }
-        tracked = {id(variable) for variable in self.model_variables}
-        for name, function in signatures.items():
-            untracked = [variable.name for variable in function.variables if id(variable) not in tracked]
-            if untracked:
-                raise ValueError(f"signature {name!r} reads variables that are not model weights: "
-                                 f"{untracked[:5]}")
-        return signatures
-
     # -- traced bodies ------------------------------------------------------------------------------
     def _outputs(self, logits) -> Dict[str, tf.Tensor]:
         if self.is_regression:
             return {"predictions": logits[:, 0]}
         return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def _logits(self, input_ids, input_mask, segment_ids) -> tf.Tensor:
+        return self._model_logits(input_ids, input_mask, segment_ids)[0]
 
     def _serve_ids(self, input_ids, input_mask, segment_ids):
         input_mask = mask_batcher_padding(input_ids, input_mask, self.cls_id)
@@ -242,119 +217,6 @@ class ClassifierServingModule(tf.Module):
         return self._text_outputs(self._features_single(text_a))
 
 
-def mask_batcher_padding(input_ids: tf.Tensor, input_mask: tf.Tensor, cls_id: int) -> tf.Tensor:
-    """`input_mask` with 0 on each row's trailing run of `[CLS]` ids (never at position 0).
-
-    TF Serving's batching with `pad_variable_length_inputs` pads every request's inputs to the longest
-    request with that request's first element, so padded positions arrive as `[CLS]` with mask 1.
-    Packed BERT rows hold `[CLS]` only at position 0, so this mask is the one before that padding.
-
-    Args:
-      input_ids, input_mask: int32 [batch, seq].
-      cls_id: the id of `[CLS]`.
-    Returns:
-      int32 [batch, seq].
-    """
-    is_cls = tf.cast(tf.equal(input_ids, cls_id), input_mask.dtype)
-    trailing_cls = tf.math.cumprod(is_cls, axis=1, reverse=True)
-    not_first = 1 - tf.one_hot(0, tf.shape(input_ids)[1], dtype=input_mask.dtype)
-    return input_mask * (1 - trailing_cls * not_first)
-
-
-def _tf_variables(weights) -> List[tf.Variable]:
-    """The `tf.Variable` behind each Keras weight (a TF-backend `keras.Variable` wraps one).
-
-    Tracking Keras' wrappers is not enough: on export each wrapper becomes a *copy* of its variable,
-    which the checkpoint restores, while the traced functions read the original. TF 2 loading hides
-    this, but the TF 1 session graph that TF Serving runs would read never-restored variables.
-    """
-    variables = []
-    for weight in weights:
-        variable = weight if isinstance(weight, tf.Variable) else getattr(weight, "value", None)
-        if not isinstance(variable, tf.Variable):
-            raise TypeError(f"model weight {getattr(weight, 'path', weight)!r} is not backed by a "
-                            "tf.Variable: export needs the TensorFlow Keras backend")
-        variables.append(variable)
-    return variables
-
-
-def canonical_serving_dtype(serving_dtype: str) -> str:
-    """Validates a `serving_dtype` (`float32`, `mixed_bfloat16`, or an alias such as `bf16`).
-
-    Returns:
-      One of `SERVING_DTYPES`.
-    Raises:
-      InputError: another dtype (`mixed_float16` is not offered for serving).
-    """
-    from bert_tf.training.precision import canonical_dtype
-
-    try:
-        name = canonical_dtype(serving_dtype)
-    except ValueError:
-        name = None
-    if name not in SERVING_DTYPES:
-        raise InputError(f"serving_dtype must be one of {', '.join(SERVING_DTYPES)}, got {serving_dtype!r}")
-    return name
-
-
-def _model_for_dtype(model, serving_dtype: str):
-    """`model` itself if it runs under `serving_dtype`, else a copy built under that dtype policy.
-
-    The copy is `type(model).from_config(...)` with the same weights (variables are float32 under every
-    policy; they are matched by path).
-    """
-    from bert_tf.training.precision import dtype_policy
-
-    if getattr(model.dtype_policy, "name", None) == serving_dtype:
-        return model
-    try:
-        copy = type(model).from_config({**model.get_config(), "dtype": dtype_policy(serving_dtype)})
-    except (NotImplementedError, TypeError) as error:
-        raise TypeError(f"serving_dtype={serving_dtype!r} rebuilds the model from its get_config(), "
-                        f"which {type(model).__name__} does not support: {error}") from None
-    sources = {weight.path: weight for weight in model.weights}
-    if sorted(sources) != sorted(weight.path for weight in copy.weights):
-        raise ValueError(f"the {serving_dtype} copy of {type(model).__name__} has other weights")
-    for weight in copy.weights:
-        weight.assign(sources[weight.path])
-    return copy
-
-
-def _logits_function(model, jit_compile: bool = False):
-    """`(input_ids, input_mask, segment_ids) -> float32 logits [B, num_labels]` with training=False.
-
-    With `jit_compile`, a `tf.function` that XLA compiles (once per input shape, cached): the exported
-    graph calls it as a function marked `_XlaMustCompile`.
-    """
-
-    def logits(input_ids, input_mask, segment_ids):
-        outputs = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
-                        training=False)
-        return tf.cast(outputs["logits"], tf.float32)
-
-    return tf.function(logits, jit_compile=True, autograph=False) if jit_compile else logits
-
-
-# ----------------------------------------------------------------------------------------------------
-# Version folders
-# ----------------------------------------------------------------------------------------------------
-def _existing_versions(export_dir: str) -> List[int]:
-    if not tf.io.gfile.isdir(export_dir):
-        return []
-    return [int(name.rstrip("/")) for name in tf.io.gfile.listdir(export_dir)
-            if _VERSION_PATTERN.match(name.rstrip("/"))]
-
-
-def next_version(export_dir: str, now: Optional[float] = None) -> int:
-    """The version number for a new export: the Unix time in seconds, or one more than the newest
-    existing version folder if that is not older (two exports in one second, a clock set back)."""
-    version = int(time.time() if now is None else now)
-    existing = _existing_versions(export_dir)
-    if existing:
-        version = max(version, max(existing) + 1)
-    return version
-
-
 def _check_export_settings(model, max_seq_length: int, label_list: Sequence, is_regression: bool,
                            is_pair_task: bool) -> None:
     num_outputs = getattr(model, "num_labels", None)
@@ -379,18 +241,6 @@ def _check_export_settings(model, max_seq_length: int, label_list: Sequence, is_
     if limit is not None and int(max_seq_length) > limit:
         raise ValueError(f"max_seq_length={max_seq_length} is longer than the model's "
                          f"max_position_embeddings={limit}")
-
-
-def _check_vocab_fits(model, vocab_file: str) -> None:
-    vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
-    if vocab_size is None:
-        return
-    if not tf.io.gfile.exists(vocab_file):
-        raise ValueError(f"vocab file not found: {vocab_file}")
-    num_tokens = len(tokenization.load_vocab(vocab_file))
-    if num_tokens > vocab_size:
-        raise ValueError(f"{vocab_file} has {num_tokens} tokens but the model's vocab_size is {vocab_size}: "
-                         "is this the model's vocab.txt?")
 
 
 def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: int,
@@ -439,7 +289,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
     vocab_file = os.fspath(vocab_file)
     serving_dtype = canonical_serving_dtype(serving_dtype)
     _check_export_settings(model, max_seq_length, label_list, is_regression, is_pair_task)
-    _check_vocab_fits(model, vocab_file)
+    check_vocab_fits(model, vocab_file)
     if pad_to_max_length:
         pad_to_multiple_of = padded_lengths = sub_batch_size = None
     elif pad_to_multiple_of is None and padded_lengths is None:
@@ -447,58 +297,9 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
     tokenizer = InGraphBertTokenizer(vocab_file, do_lower_case=do_lower_case,
                                      max_seq_length=int(max_seq_length),
                                      pad_to_multiple_of=pad_to_multiple_of, padded_lengths=padded_lengths)
-    model = _model_for_dtype(model, serving_dtype)
+    model = model_for_dtype(model, serving_dtype)
     module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
                                      is_regression=is_regression, is_pair_task=is_pair_task,
                                      sub_batch_size=sub_batch_size, jit_compile=jit_compile)
 
-    tf.io.gfile.makedirs(export_dir)
-    temporary = os.path.join(export_dir, f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")
-    try:
-        tf.saved_model.save(module, temporary, signatures=module.signatures())
-        if not is_regression:
-            tf.io.gfile.makedirs(os.path.join(temporary, "assets.extra"))
-            with tf.io.gfile.GFile(os.path.join(temporary, LABELS_FILE), "w") as writer:
-                writer.write("".join(f"{label}\n" for label in module.label_strings))
-        return _publish(temporary, export_dir)
-    finally:
-        if tf.io.gfile.exists(temporary):
-            tf.io.gfile.rmtree(temporary)
-
-
-def is_pair_task(processor) -> bool:
-    """Whether a `bert_tf.tasks.classification.examples` processor's examples have a `text_b` (MRPC: yes, SST-2: no)."""
-    return any(layout.text_b_column is not None for layout in processor.split_layouts.values())
-
-
-def export_for_task(model, processor, vocab_file, do_lower_case: bool, max_seq_length: int,
-                    export_dir, **options) -> str:
-    """`export_classifier` with the labels, regression flag and pair/single inputs of a GLUE task.
-
-    Args:
-      processor: from `bert_tf.tasks.classification.examples.get_processor(task_name)`.
-      options: `export_classifier`'s keyword options (`serving_dtype`, `pad_to_max_length`, ...).
-      (the rest as for `export_classifier`.)
-    Returns:
-      The new version folder.
-    """
-    return export_classifier(model, vocab_file, do_lower_case, max_seq_length,
-                             label_list=processor.get_labels(), export_dir=export_dir,
-                             is_regression=processor.is_regression,
-                             is_pair_task=is_pair_task(processor), **options)
-
-
-def _publish(temporary: str, export_dir: str, attempts: int = 100) -> str:
-    """Renames the finished `temporary` folder to a new, unused version folder; returns its path."""
-    for _ in range(attempts):
-        target = os.path.join(export_dir, str(next_version(export_dir)))
-        if tf.io.gfile.exists(target):  # created meanwhile by a concurrent export
-            continue
-        try:
-            tf.io.gfile.rename(temporary, target, overwrite=False)
-        except tf.errors.OpError:
-            if tf.io.gfile.exists(target):
-                continue
-            raise
-        return target
-    raise OSError(f"could not find a free version folder under {export_dir}")
+    return save_and_publish(module, export_dir, labels=None if is_regression else module.label_strings)

@@ -15,7 +15,7 @@ the graph:
 4. Every word takes the argmax label at its first piece, in the window where that piece has the most
    context (SQuAD's rule, first window on ties); a word without pieces is `O`.
 5. The word labels are decoded into entities with conlleval's chunk rules
-   (`bert_tf.tasks.ner.metrics.chunks`: an `I-X` after `O` or after another type starts an entity).
+   (as `bert_tf.tasks.ner.metrics.chunks`: an `I-X` after `O` or after another type starts an entity).
 
 Signatures:
 
@@ -40,16 +40,17 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
+from bert_tf.conventions import split_tag
 from bert_tf.errors import InputError
-from bert_tf.serving.classifier import (
+from bert_tf.serving.export import (
     PAD_TO_MULTIPLE_OF,
-    ClassifierServingModule,
-    _tf_variables,
+    ServingModule,
     mask_batcher_padding,
+    model_and_tokenizer,
+    model_function,
+    save_and_publish,
 )
-from bert_tf.serving.publish import model_and_tokenizer, save_and_publish
 from bert_tf.serving.text_offsets import max_context_windows_in_graph, window_spans_in_graph, words_and_pieces
-from bert_tf.tasks.ner.metrics import split_tag
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph, positive_int
 
 __all__ = ["NerServingModule", "export_ner", "WORD_WHITESPACE"]
@@ -61,7 +62,7 @@ _PREFIXES = ("O", "B", "I", "E", "S", ".")
 _O, _B, _I, _E, _S, _DOT, _OTHER = range(7)
 
 
-class NerServingModule(tf.Module):
+class NerServingModule(ServingModule):
     """The exported object: in-graph tokenizer, model variables and the two serving functions.
 
     Args:
@@ -75,9 +76,7 @@ class NerServingModule(tf.Module):
 
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
                  window_stride: Optional[int] = None, pad_to_max_length: bool = False):
-        super().__init__(name="bert_ner_serving")
-        self.tokenizer = tokenizer
-        self.model_variables = _tf_variables(model.weights)
+        super().__init__(model, tokenizer, name="bert_ner_serving")
         self.max_seq_length = int(tokenizer.max_seq_length)
         if self.max_seq_length < 3:
             raise InputError(f"max_seq_length must be >= 3 ([CLS] word [SEP]), got {self.max_seq_length}")
@@ -99,20 +98,14 @@ class NerServingModule(tf.Module):
         self.label_types = [self.type_strings.index(entity_type) for entity_type in types]
         self.empty_type = self.type_strings.index("") if "" in self.type_strings else len(self.type_strings)
 
-        def logits(input_ids, input_mask, segment_ids):
-            outputs = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
-                            training=False)
-            return tf.cast(outputs["logits"], tf.float32)
-
-        self._logits = logits
-        ids_spec = [tf.TensorSpec([None, None], tf.int32, name=name)
-                    for name in ("input_ids", "input_mask", "segment_ids")]
-        self.serve_ids = tf.function(self._serve_ids, input_signature=ids_spec, autograph=False)
+        self._model_logits = model_function(model, ("logits",))
+        self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
+                                     autograph=False)
         self.serve_text = tf.function(self._serve_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")],
                                       autograph=False)
 
-    # The classifier's check that the traced functions read only `model_variables`.
-    signatures = ClassifierServingModule.signatures
+    def _logits(self, input_ids, input_mask, segment_ids) -> tf.Tensor:
+        return self._model_logits(input_ids, input_mask, segment_ids)[0]
 
     def _serve_ids(self, input_ids, input_mask, segment_ids):
         input_mask = mask_batcher_padding(input_ids, input_mask, self.tokenizer.cls_id)

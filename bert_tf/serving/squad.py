@@ -59,21 +59,22 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from bert_tf.conventions import NO_SPAN_NULL_ODDS
+from bert_tf.conventions import SQUAD_WHITESPACE as _SQUAD_WHITESPACE_CHARS
 from bert_tf.errors import InputError
-from bert_tf.serving.classifier import (
+from bert_tf.serving.export import (
     PAD_TO_MULTIPLE_OF,
-    ClassifierServingModule,
-    _tf_variables,
+    ServingModule,
     mask_batcher_padding,
+    model_and_tokenizer,
+    model_function,
+    save_and_publish,
 )
-from bert_tf.serving.publish import model_and_tokenizer, save_and_publish
 from bert_tf.serving.text_offsets import (
     max_context_windows_in_graph,
     window_spans_in_graph,
     words_and_pieces,
 )
-from bert_tf.tasks.squad.examples import _WHITESPACE as _SQUAD_WHITESPACE_CHARS
-from bert_tf.tasks.squad.postprocess import NO_SPAN_NULL_ODDS
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph, positive_int
 
 __all__ = ["SquadServingModule", "export_squad", "NO_SPAN_NULL_ODDS", "SQUAD_WHITESPACE"]
@@ -84,7 +85,7 @@ SQUAD_WHITESPACE = tuple(sorted(ord(char) for char in _SQUAD_WHITESPACE_CHARS))
 _WHITESPACE_RUN = "[" + "".join(f"\\x{{{code:04X}}}" for code in SQUAD_WHITESPACE) + "]+"
 
 
-class SquadServingModule(tf.Module):
+class SquadServingModule(ServingModule):
     """The exported object: in-graph tokenizer, model variables and the two serving functions.
 
     Args:
@@ -102,9 +103,7 @@ class SquadServingModule(tf.Module):
                  max_query_length: int = 64, n_best_size: int = 20, max_answer_length: int = 30,
                  version_2_with_negative: bool = False, null_score_diff_threshold: float = 0.0,
                  pad_to_max_length: bool = False):
-        super().__init__(name="bert_squad_serving")
-        self.tokenizer = tokenizer
-        self.model_variables = _tf_variables(model.weights)
+        super().__init__(model, tokenizer, name="bert_squad_serving")
         self.max_seq_length = int(tokenizer.max_seq_length)
         self.doc_stride = positive_int("doc_stride", doc_stride)
         self.max_query_length = positive_int("max_query_length", max_query_length)
@@ -117,22 +116,12 @@ class SquadServingModule(tf.Module):
         self.null_score_diff_threshold = float(null_score_diff_threshold)
         self.pad_to_max_length = bool(pad_to_max_length)
 
-        def logits(input_ids, input_mask, segment_ids):
-            outputs = model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
-                            training=False)
-            return tf.cast(outputs["start_logits"], tf.float32), tf.cast(outputs["end_logits"], tf.float32)
-
-        self._logits = logits
-        ids_spec = [tf.TensorSpec([None, None], tf.int32, name=name)
-                    for name in ("input_ids", "input_mask", "segment_ids")]
-        self.serve_ids = tf.function(self._serve_ids, input_signature=ids_spec, autograph=False)
+        self._logits = model_function(model, ("start_logits", "end_logits"))
+        self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
+                                     autograph=False)
         text_spec = [tf.TensorSpec([None], tf.string, name="question"),
                      tf.TensorSpec([None], tf.string, name="context")]
         self.serve_text = tf.function(self._serve_text, input_signature=text_spec, autograph=False)
-
-    # `{"serving_default": ..., "serve_ids": ...}` for `tf.saved_model.save`, checking that the traced
-    # functions read only `model_variables` (the same attributes as the classifier's module).
-    signatures = ClassifierServingModule.signatures
 
     # -- serve_ids ----------------------------------------------------------------------------------
     def _serve_ids(self, input_ids, input_mask, segment_ids):

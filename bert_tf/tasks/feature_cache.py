@@ -46,7 +46,7 @@ def cached_tfrecord(path: str, key: dict, write: Callable[[str], int],
       write: writes the records to the path it is given (a temporary name renamed to `path` on success).
       check: raises ValueError/OSError when an existing file is unusable (it is then rewritten).
     """
-    gfile = files._gfile()
+    gfile = files.tf_gfile()
     meta_path = path + META_SUFFIX
     if gfile.exists(path) and gfile.exists(meta_path):
         try:

@@ -13,8 +13,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.training import sharding
+from bert_tf.training import sharding, strategies
 from bert_tf.training.progress import BatchProgress
+
+MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
 
 @dataclasses.dataclass
@@ -86,16 +88,18 @@ def predict(model, dataset: tf.data.Dataset, strategy: Optional[tf.distribute.St
         return tf.nest.map_structure(lambda value: value[None] if value.shape.rank == 0 else value, result)
 
     replica_fn = tf.function(replica_fn, jit_compile=use_xla, reduce_retracing=True)
+    distributed = sharding.distribute_dataset(strategy, dataset)
 
-    @tf.function(reduce_retracing=True)
     def step(element):
         return sharding.gather(strategy, strategy.run(replica_fn, args=(element,)))
 
+    # Traced once for the dataset's element spec (batches of any length), not once per batch shape.
+    step = tf.function(step, input_signature=[distributed.element_spec])
     collected: Dict[str, list] = {}
     batch_sizes: List[int] = []
     cardinality = int(dataset.cardinality())
     progress = BatchProgress(title, cardinality if cardinality > 0 else None)
-    for element in sharding.distribute_dataset(strategy, dataset):
+    for element in distributed:
         batch_sizes.append(_collect_batch(strategy, step(element), collected))
         progress.update(batch_sizes[-1])
     progress.close()
@@ -126,3 +130,41 @@ def _flatten_dict(nested: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def padded_outputs(model, max_seq_length: int, pad_values: Mapping[str, float],
+                   input_keys: Sequence[str] = MODEL_INPUTS):
+    """A callable for `predict`: `model`'s inference outputs, those named in `pad_values` padded on their
+    sequence axis (axis 1) to `max_seq_length` with their value, so that batches of different lengths stack.
+
+    The padded positions are past every example's tokens (never read, or never chosen: SQuAD pads its
+    logits with -1e30). The forward pass is a `tf.function` of [None, None] inputs (`input_keys` only),
+    traced once per replica device (each with its own variable copies) instead of once per batch length.
+
+    Args:
+      model: called as `model(features, training=False)`, returning a dict.
+      max_seq_length: the length to pad to.
+      pad_values: output name -> padding value; other outputs pass through as they are.
+      input_keys: the int32 [B, S] features the model reads.
+    """
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in input_keys}
+    traced = {}
+
+    def pad(name, value):
+        if name not in pad_values:
+            return value
+        paddings = [[0, 0], [0, max_seq_length - tf.shape(value)[1]]] + [[0, 0]] * (value.shape.rank - 2)
+        return tf.pad(value, paddings, constant_values=pad_values[name])
+
+    def padded(features):
+        outputs = model(features, training=False)
+        return {name: pad(name, value) for name, value in outputs.items()}
+
+    def padded_model(features, training=False):
+        del training  # inference only
+        device = strategies.replica_device_key()
+        if device not in traced:
+            traced[device] = tf.function(padded, input_signature=[spec])
+        return traced[device]({name: features[name] for name in input_keys})
+
+    return padded_model

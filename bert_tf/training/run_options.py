@@ -116,7 +116,8 @@ def load_bert_config(bert_config_file: str, max_seq_length: Optional[int] = None
     if max_seq_length is not None and max_seq_length > bert_config.max_position_embeddings:
         raise InputError(
             f"Cannot use sequence length {max_seq_length} because the BERT model was only trained up to "
-            f"sequence length {bert_config.max_position_embeddings} ({bert_config_file})")
+            f"sequence length {bert_config.max_position_embeddings} (--max_seq_length={max_seq_length}, "
+            f"max_position_embeddings={bert_config.max_position_embeddings} in {bert_config_file})")
     return bert_config
 
 

@@ -42,7 +42,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def _read_json(path: str) -> dict:
-    gfile = files._gfile()
+    gfile = files.tf_gfile()
     try:
         with gfile.GFile(path, "r") as reader:
             return json.load(reader)
@@ -51,12 +51,12 @@ def _read_json(path: str) -> dict:
 
 
 def _has_checkpoint(output_dir: str) -> bool:
-    return files._gfile().exists(os.path.join(output_dir, "checkpoint"))
+    return files.tf_gfile().exists(os.path.join(output_dir, "checkpoint"))
 
 
 def _recorded_task(output_dir: str):
     run_file = os.path.join(output_dir, RUN_FILE)
-    return _read_json(run_file).get("task") if files._gfile().exists(run_file) else None
+    return _read_json(run_file).get("task") if files.tf_gfile().exists(run_file) else None
 
 
 def check_task(output_dir: str, task: str) -> None:
@@ -107,7 +107,7 @@ def claim_output_dir(output_dir: str, task: str, chief: bool = True) -> Iterator
       chief: False for non-chief workers of a multi-worker run: they neither lock nor record, and write to
         a temporary folder (yielded, deleted at the end) instead of `output_dir`.
     """
-    files._gfile().makedirs(output_dir)
+    files.tf_gfile().makedirs(output_dir)
     if not chief:
         scratch = tempfile.mkdtemp(prefix="bert_tf_worker_")
         try:

@@ -1,4 +1,4 @@
-"""Sequence-classification features: examples -> padded ids -> TFRecords (read back by `dataset`).
+"""Sequence-classification features: examples -> padded ids -> TFRecords, and their `record_layout`.
 
 Matches the original `run_classifier.py`: `[CLS] A [SEP] (B [SEP])` packing (`bert_tf.tokenization.packing`),
 TFRecord feature names and types::
@@ -19,6 +19,7 @@ from absl import logging
 
 from bert_tf.files import write_tfrecord
 from bert_tf.tokenization import packing
+from bert_tf.training.datasets import RecordLayout
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "is_real_example")
 _SEQUENCE_FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
@@ -213,3 +214,23 @@ def file_based_convert_examples_to_features(examples: Iterable, label_list: Sequ
     return write_features_tfrecord(
         iter_features(examples, label_list, max_seq_length, tokenizer, is_regression),
         output_file, is_regression=is_regression)
+
+
+def feature_spec(max_seq_length: int, is_regression: bool = False) -> Dict[str, tf.io.FixedLenFeature]:
+    """`tf.io.parse_example` spec of the classifier records.
+
+    `input_ids`/`input_mask`/`segment_ids`: int64 [max_seq_length]; `label_ids`: int64 [] (float32
+    for regression); `is_real_example`: int64 [] (default 1, for files written before it existed).
+    """
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in _SEQUENCE_FEATURE_NAMES}
+    spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
+    spec["is_real_example"] = tf.io.FixedLenFeature([], tf.int64, default_value=1)
+    return spec
+
+
+def record_layout(max_seq_length: int, is_regression: bool = False) -> RecordLayout:
+    """How the records are batched (`bert_tf.training.datasets`): `(features, labels)` with `input_ids`,
+    `input_mask`, `segment_ids` int32 [B, L], `is_real_example` float32 [B]; labels int32 [B] (float32
+    for regression)."""
+    return RecordLayout(feature_spec(max_seq_length, is_regression), max_seq_length, label_keys=("label_ids",),
+                        dtypes={"is_real_example": tf.float32})

@@ -159,12 +159,6 @@ def _per_example_losses(logits: np.ndarray, labels: np.ndarray, is_regression: b
     return log_normalizer - shifted[np.arange(len(labels)), labels.astype(np.int64)]
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=1, keepdims=True)
-
-
 def eval_results_from_predictions(task_name: str, prediction, is_regression: bool,
                                   global_step: int) -> Dict[str, float]:
     """The eval_results.txt values for a `PredictResult` of the classifier (`logits` output).

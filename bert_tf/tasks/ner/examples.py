@@ -21,10 +21,10 @@ import os
 from typing import List, Optional, Sequence
 
 from bert_tf import files
+from bert_tf.conventions import OUTSIDE
 from bert_tf.errors import InputError
 
 DOCSTART = "-DOCSTART-"
-OUTSIDE = "O"
 LABEL_MAP_FILE = "label_map.json"
 ENTITY_PREFIXES = ("B-", "I-")
 
@@ -179,7 +179,7 @@ def read_conll_file(path: str, require_tags: bool = True) -> ConllFile:
     path = os.fspath(path)
     try:
         if files.is_remote(path):
-            with files._gfile().GFile(path, "rb") as reader:
+            with files.tf_gfile().GFile(path, "rb") as reader:
                 data = reader.read()
         else:
             with open(path, "rb") as reader:
@@ -248,7 +248,7 @@ def read_label_map(path: str) -> List[str]:
       InputError: the file is unreadable or is not a `{label: id}` object with ids 0..n-1 and IOB2 labels.
     """
     try:
-        with files._gfile().GFile(path, "r") as reader:
+        with files.tf_gfile().GFile(path, "r") as reader:
             mapping = json.load(reader)
     except (OSError, ValueError) as error:
         raise InputError(f"{path}: cannot read the label map: {error}") from None
@@ -270,6 +270,6 @@ def find_label_map(candidates: Sequence[Optional[str]]) -> Optional[str]:
     for folder in candidates:
         if folder:
             path = os.path.join(folder, LABEL_MAP_FILE)
-            if files._gfile().exists(path):
+            if files.tf_gfile().exists(path):
                 return path
     return None

@@ -11,8 +11,8 @@ Every word gets exactly one prediction:
 * a word that tokenizes to nothing (only control or zero-width characters) is in no window: it is tagged
   `O` without asking the model.
 
-TFRecord layout (`tf.train.Example`): `input_ids`, `input_mask`, `segment_ids` and `label_ids`, int64
-[max_seq_length] each (`segment_ids` all 0, `label_ids` -1 where no word starts).
+TFRecord layout (`tf.train.Example`, `record_layout`): `input_ids`, `input_mask`, `segment_ids` and
+`label_ids`, int64 [max_seq_length] each (`segment_ids` all 0, `label_ids` -1 where no word starts).
 """
 from __future__ import annotations
 
@@ -232,24 +232,15 @@ def write_windows(windows: Sequence[WindowFeature], path: str, max_seq_length: i
     return files.write_tfrecord(serialize_windows(windows, max_seq_length, num_padding), os.fspath(path))
 
 
-def check_tfrecord(path: str, max_seq_length: int, num_records: int) -> None:
-    """Checks that a cached NER TFRecord file has `num_records` records of `max_seq_length` values.
-
-    Raises:
-      ValueError: naming the file and what differs (the cache then writes it again).
-    """
+def record_layout(max_seq_length: int, with_labels: bool):
+    """How the records are batched (`bert_tf.training.datasets`): `input_ids`, `input_mask`, `segment_ids`
+    int32 [B, L] and, `with_labels`, `label_ids` int32 [B, L] (-1: not a word's first piece) as the labels,
+    cut with the batch."""
     import tensorflow as tf
 
-    count = 0
-    try:
-        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
-            if count == 0:
-                feature_map = tf.train.Example.FromString(record).features.feature
-                for name in SEQUENCE_FEATURES:
-                    if len(feature_map[name].int64_list.value) != max_seq_length:
-                        raise ValueError(f"{path}: {name} does not have {max_seq_length} values")
-            count += 1
-    except tf.errors.OpError as error:
-        raise ValueError(f"{path}: cannot read TFRecords ({error.message})") from None
-    if count != num_records:
-        raise ValueError(f"{path}: {count} records, expected {num_records}")
+    from bert_tf.training.datasets import RecordLayout
+
+    names = SEQUENCE_FEATURES if with_labels else SEQUENCE_FEATURES[:3]
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in names}
+    return RecordLayout(spec, max_seq_length, sequence_keys=names,
+                        label_keys=("label_ids",) if with_labels else ())

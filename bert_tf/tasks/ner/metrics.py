@@ -16,15 +16,10 @@ import collections
 import dataclasses
 from typing import Dict, Iterable, List, Sequence, Tuple
 
+from bert_tf.conventions import split_tag
 from bert_tf.errors import InputError
 
 Chunk = Tuple[str, int, int]  # (type, first word, last word)
-
-
-def split_tag(tag: str) -> Tuple[str, str]:
-    """`B-PER` -> (`B`, `PER`); `O` -> (`O`, `""`); conlleval's `([^-]*)-(.*)`."""
-    prefix, separator, entity_type = tag.partition("-")
-    return (prefix, entity_type) if separator else (tag, "")
 
 
 def _end_of_chunk(previous_tag: str, tag: str, previous_type: str, entity_type: str) -> bool:
@@ -203,3 +198,25 @@ def read_prediction_file(path: str) -> Tuple[List[List[str]], List[List[str]]]:
 def evaluate_prediction_file(path: str, prefix: str = "eval") -> Dict[str, float]:
     """conlleval on a `word gold predicted` file: the `EntityScores.as_results` dict."""
     return score_entities(*read_prediction_file(path)).as_results(prefix)
+
+
+def mean_word_loss(windows, logits) -> float:
+    """The mean cross-entropy over the words that have pieces (what training minimizes), float64.
+
+    Args:
+      windows: the file's `features.WindowFeature`s, in order.
+      logits: float32 [num windows (or more: padding), max_seq_length, num_labels], in window order.
+    """
+    import numpy as np
+
+    rows, positions, label_ids = [], [], []
+    for row, window in enumerate(windows):
+        rows.extend([row] * len(window.positions))
+        positions.extend(window.positions)
+        label_ids.extend(window.label_ids)
+    if not rows:
+        return 0.0
+    word_logits = logits[np.array(rows), np.array(positions)].astype(np.float64)
+    shifted = word_logits - word_logits.max(axis=1, keepdims=True)
+    log_normalizer = np.log(np.exp(shifted).sum(axis=1))
+    return float(np.mean(log_normalizer - shifted[np.arange(len(rows)), np.array(label_ids)]))

@@ -100,7 +100,7 @@ def _decode_utf8_ignoring(data: bytes) -> Tuple[str, int]:
         return text, len(data) - len(text.encode("utf-8"))
 
 
-class _WordIdCache(dict):
+class WordIdCache(dict):
     """Space-separated word -> its ids as `array(ID_TYPECODE)` bytes, tokenizing each distinct word
     once.
 
@@ -154,7 +154,7 @@ def read_corpus(input_files: Sequence[str], tokenizer, pool: Optional[WorkerPool
     if pool is not None and pool.has_tokenizer:
         word_ids: Dict[str, bytes] = pool.tokenize_words(file_lines)
     else:
-        word_ids = _WordIdCache(tokenizer)
+        word_ids = WordIdCache(tokenizer)
     ids_of_word = word_ids.__getitem__
 
     documents: List[Document] = [[]]

@@ -50,10 +50,10 @@ from bert_tf.tasks.pretraining.corpus import (
     check_vocabulary,
     read_corpus,
 )
-from bert_tf.tasks.pretraining.instances import InstanceBuilder, _BuildCounts, _VocabularyIds
+from bert_tf.tasks.pretraining.instances import BuildCounts, InstanceBuilder, VocabularyIds
 from bert_tf.tasks.pretraining.records import write_tfrecord_files
-from bert_tf.tasks.pretraining.sampling import _fast_draws_match_library, _fast_shuffle
-from bert_tf.tasks.pretraining.workers import WorkerPool, _build_in_workers, _ProgressLine
+from bert_tf.tasks.pretraining.sampling import fast_draws_match_library, fast_shuffle
+from bert_tf.tasks.pretraining.workers import ProgressLine, WorkerPool, build_in_workers
 
 __all__ = [
     "PretrainingDataError",
@@ -137,7 +137,7 @@ def split_output_files(output_file: Union[str, Sequence[str]]) -> List[str]:
 def create_pretraining_records(documents: Sequence[Document], vocab: Dict[str, int],
                                config: PretrainingDataConfig, rng: random.Random,
                                show_progress: bool = False, pool: Optional[WorkerPool] = None
-                               ) -> Tuple[List[bytes], _BuildCounts]:
+                               ) -> Tuple[List[bytes], BuildCounts]:
     """Creates the serialised instances of all passes over `documents` and shuffles them.
 
     Args:
@@ -152,10 +152,10 @@ def create_pretraining_records(documents: Sequence[Document], vocab: Dict[str, i
     Returns:
       (records in output order, counts).
     """
-    vocabulary = _VocabularyIds.from_vocab(vocab, documents)
+    vocabulary = VocabularyIds.from_vocab(vocab, documents)
     total_items = config.dupe_factor * len(documents)
     num_workers = config.resolved_num_workers()
-    progress = _ProgressLine(total_items, enabled=show_progress)
+    progress = ProgressLine(total_items, enabled=show_progress)
     if num_workers <= 1:
         builder = InstanceBuilder(documents, vocabulary, config, rng)
         done = 0
@@ -167,12 +167,12 @@ def create_pretraining_records(documents: Sequence[Document], vocab: Dict[str, i
         progress.close(done, len(builder))
         records, counts = builder.encode(), builder.counts()
     elif pool is not None:
-        records, counts = _build_in_workers(documents, vocabulary, config, pool, progress)
+        records, counts = build_in_workers(documents, vocabulary, config, pool, progress)
     else:
         with WorkerPool(num_workers) as own_pool:
-            records, counts = _build_in_workers(documents, vocabulary, config, own_pool, progress)
-    if _fast_draws_match_library():
-        _fast_shuffle(records, rng.getrandbits)  # == rng.shuffle(records)
+            records, counts = build_in_workers(documents, vocabulary, config, own_pool, progress)
+    if fast_draws_match_library():
+        fast_shuffle(records, rng.getrandbits)  # == rng.shuffle(records)
     else:
         rng.shuffle(records)
     return records, counts

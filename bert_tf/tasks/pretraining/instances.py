@@ -1,7 +1,7 @@
 """Masked-LM / next-sentence instances from documents: the original `create_instances_from_document`
 and `create_masked_lm_predictions`, drawing from `random.Random` exactly as the original does.
 
-Holds `InstanceBuilder`, the vocabulary ids it needs (`_VocabularyIds`) and its tallies (`_BuildCounts`).
+Holds `InstanceBuilder`, the vocabulary ids it needs (`VocabularyIds`) and its tallies (`BuildCounts`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from bert_tf.tasks.pretraining.corpus import Document, Sentence
 from bert_tf.tasks.pretraining.records import ID_TYPECODE, ExampleEncoder, InstanceBatch
-from bert_tf.tasks.pretraining.sampling import _fast_draws_match_library, _fast_randbelow, _fast_shuffle
+from bert_tf.tasks.pretraining.sampling import fast_draws_match_library, fast_randbelow, fast_shuffle
 
 if TYPE_CHECKING:
     from bert_tf.tasks.pretraining.create import PretrainingDataConfig
@@ -23,7 +23,7 @@ __all__ = ["InstanceBuilder"]
 
 
 @dataclasses.dataclass
-class _BuildCounts:
+class BuildCounts:
     instances: int = 0
     tokens: int = 0
     masked_positions: int = 0
@@ -32,13 +32,13 @@ class _BuildCounts:
     masked_kept: int = 0
     masked_random: int = 0
 
-    def add(self, other: "_BuildCounts") -> None:
+    def add(self, other: "BuildCounts") -> None:
         for field in dataclasses.fields(self):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 @dataclasses.dataclass(frozen=True)
-class _VocabularyIds:
+class VocabularyIds:
     """What instance creation needs from the vocabulary (picklable, for worker processes).
 
     Attributes:
@@ -57,7 +57,7 @@ class _VocabularyIds:
     text_has_special_ids: bool = True
 
     @classmethod
-    def from_vocab(cls, vocab: Dict[str, int], documents: Sequence[Document] = ()) -> "_VocabularyIds":
+    def from_vocab(cls, vocab: Dict[str, int], documents: Sequence[Document] = ()) -> "VocabularyIds":
         max_id = max(vocab.values())
         flags = bytearray(max_id + 1)
         for token, token_id in vocab.items():
@@ -79,7 +79,7 @@ class InstanceBuilder:
 
     Args:
       documents: all documents (random B segments come from any of them).
-      vocabulary: special ids, replacement ids and `##` flags (`_VocabularyIds`).
+      vocabulary: special ids, replacement ids and `##` flags (`VocabularyIds`).
       config: `PretrainingDataConfig`.
       rng: a `random.Random`.
       original_draws: True: every draw is the original's, in the original's order. False (workers):
@@ -89,7 +89,7 @@ class InstanceBuilder:
         Binomial(cuts, 1/2) draw (the popcount of `getrandbits(cuts)`) instead of one coin a cut.
     """
 
-    def __init__(self, documents: Sequence[Document], vocabulary: "_VocabularyIds",
+    def __init__(self, documents: Sequence[Document], vocabulary: "VocabularyIds",
                  config: PretrainingDataConfig, rng: random.Random, original_draws: bool = True):
         self.documents = documents
         self.vocabulary = vocabulary
@@ -110,10 +110,10 @@ class InstanceBuilder:
         self._whole_words_by_position = config.do_whole_word_mask and not vocabulary.text_has_special_ids
         self._continuation_flags = np.frombuffer(vocabulary.is_continuation, dtype=np.uint8)
         self._id_dtype = np.dtype(f"=i{array.array(ID_TYPECODE).itemsize}")
-        if _fast_draws_match_library():
+        if fast_draws_match_library():
             getrandbits = rng.getrandbits
-            self._shuffle = lambda items: _fast_shuffle(items, getrandbits)
-            self._randbelow = lambda bound: _fast_randbelow(bound, getrandbits)
+            self._shuffle = lambda items: fast_shuffle(items, getrandbits)
+            self._randbelow = lambda bound: fast_randbelow(bound, getrandbits)
         else:  # a Python whose random.Random draws differently: use the library calls
             self._shuffle = rng.shuffle
             self._randbelow = lambda bound: rng.randint(0, bound - 1)
@@ -341,11 +341,11 @@ class InstanceBuilder:
         self._num_mask_token += num_mask_token
         self._num_random += num_random
 
-    def counts(self) -> "_BuildCounts":
+    def counts(self) -> "BuildCounts":
         """Tallies of the instances built so far."""
         batch = self.batch
         masked = len(batch.masked_lm_positions)
-        return _BuildCounts(instances=len(batch), tokens=len(batch.token_ids), masked_positions=masked,
+        return BuildCounts(instances=len(batch), tokens=len(batch.token_ids), masked_positions=masked,
                             random_next=sum(batch.next_sentence_labels),
                             masked_with_mask_token=self._num_mask_token,
                             masked_kept=masked - self._num_mask_token - self._num_random,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from typing import Dict, Optional
 
 import tensorflow as tf
@@ -18,6 +17,7 @@ from absl import logging
 
 from bert_tf import files
 from bert_tf.errors import InputError
+from bert_tf.tasks.driver import write_results
 from bert_tf.tasks.pretraining import dataset as pretraining_dataset
 from bert_tf.tasks.pretraining import losses
 from bert_tf.training.run_options import ModelFiles, RunOptions, load_bert_config
@@ -172,6 +172,6 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
             with _naming_corrupted_inputs(input_files):
                 eval_results = evaluate(trainer.model, dataset, strategy, config.max_eval_steps,
                                         trainer.global_step, use_xla=options.use_xla)
-            files.write_eval_results(os.path.join(write_dir, files.EVAL_RESULTS_FILE), eval_results)
+            write_results(write_dir, files.EVAL_RESULTS_FILE, eval_results)
             results["eval"] = eval_results
         return results

@@ -1,8 +1,8 @@
 """Random draws identical to `random.Random`'s, without the method-call overhead.
 
-`_fast_shuffle` and `_fast_randbelow` make the same `getrandbits` calls as `random.Random.shuffle` and
+`fast_shuffle` and `fast_randbelow` make the same `getrandbits` calls as `random.Random.shuffle` and
 `random.Random.randint`, so they reproduce the original tool's random sequence exactly;
-`_fast_draws_match_library` checks that once against this Python's `random` (callers fall back to the
+`fast_draws_match_library` checks that once against this Python's `random` (callers fall back to the
 library calls when it does not hold).
 """
 import random
@@ -21,7 +21,7 @@ def _shuffle_plan(length: int) -> List[Tuple[int, int, int]]:
     return plan
 
 
-def _fast_shuffle(items: list, getrandbits) -> None:
+def fast_shuffle(items: list, getrandbits) -> None:
     """`random.Random.shuffle(items)` with the same `getrandbits` calls, without method overhead."""
     if len(items) > _MAX_PLANNED_SHUFFLE:
         for index in range(len(items) - 1, 0, -1):
@@ -39,8 +39,8 @@ def _fast_shuffle(items: list, getrandbits) -> None:
         items[index], items[draw] = items[draw], items[index]
 
 
-def _fast_randbelow(bound: int, getrandbits) -> int:
-    """`random.Random._randbelow(bound)` (so `randint(a, b) == a + _fast_randbelow(b - a + 1)`)."""
+def fast_randbelow(bound: int, getrandbits) -> int:
+    """`random.Random._randbelow(bound)` (so `randint(a, b) == a + fast_randbelow(b - a + 1)`)."""
     num_bits = bound.bit_length()
     draw = getrandbits(num_bits)
     while draw >= bound:
@@ -51,7 +51,7 @@ def _fast_randbelow(bound: int, getrandbits) -> int:
 _FAST_DRAWS_MATCH: Optional[bool] = None
 
 
-def _fast_draws_match_library() -> bool:
+def fast_draws_match_library() -> bool:
     """True if the inlined draws reproduce this Python's `random.Random` (checked once)."""
     global _FAST_DRAWS_MATCH
     if _FAST_DRAWS_MATCH is None:
@@ -60,11 +60,11 @@ def _fast_draws_match_library() -> bool:
         for length in (0, 1, 2, 3, 5, 17, 64, 65, 127, 200, _MAX_PLANNED_SHUFFLE + 10):
             expected, actual = list(range(length)), list(range(length))
             library.shuffle(expected)
-            _fast_shuffle(actual, inlined.getrandbits)
+            fast_shuffle(actual, inlined.getrandbits)
             matches = matches and expected == actual
         for bound in (1, 2, 3, 7, 8, 9, 30522, 1 << 20):
             for _ in range(20):
-                matches = matches and library.randint(3, 2 + bound) == 3 + _fast_randbelow(
+                matches = matches and library.randint(3, 2 + bound) == 3 + fast_randbelow(
                     bound, inlined.getrandbits)
         _FAST_DRAWS_MATCH = matches and library.random() == inlined.random()
     return _FAST_DRAWS_MATCH

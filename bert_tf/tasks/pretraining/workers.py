@@ -13,8 +13,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
 
-from bert_tf.tasks.pretraining.corpus import Document, _WordIdCache
-from bert_tf.tasks.pretraining.instances import InstanceBuilder, _BuildCounts, _VocabularyIds
+from bert_tf.tasks.pretraining.corpus import Document, WordIdCache
+from bert_tf.tasks.pretraining.instances import BuildCounts, InstanceBuilder, VocabularyIds
 from bert_tf.tasks.pretraining.records import ID_TYPECODE
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _unpack_documents(packed) -> List[Document]:
 
 
 def _build_shard(shard: int, num_shards: int, document_indices: List[int], packed_documents,
-                 vocabulary: _VocabularyIds, config: PretrainingDataConfig):
+                 vocabulary: VocabularyIds, config: PretrainingDataConfig):
     """Worker: builds and serialises the instances of one shard with its own generator."""
     documents = _unpack_documents(packed_documents)
     rng = random.Random(_shard_seed(config.random_seed, shard, num_shards))
@@ -168,11 +168,11 @@ def _build_shard(shard: int, num_shards: int, document_indices: List[int], packe
 
 def _tokenize_words(words: List[str]) -> List[bytes]:
     """Worker: ids bytes of every word, with the tokenizer inherited from the parent."""
-    word_ids = _WordIdCache(_WORKER_STATE["tokenizer"])
+    word_ids = WordIdCache(_WORKER_STATE["tokenizer"])
     return [word_ids[word] for word in words]
 
 
-class _ProgressLine:
+class ProgressLine:
     """A one-line progress display on stderr, redrawn at most every `interval` seconds."""
 
     def __init__(self, total_documents: int, enabled: bool = True, interval: float = 0.5,
@@ -210,9 +210,9 @@ class _ProgressLine:
             self.stream.flush()
 
 
-def _build_in_workers(documents: Sequence[Document], vocabulary: _VocabularyIds,
-                      config: PretrainingDataConfig, pool: WorkerPool, progress: _ProgressLine
-                      ) -> Tuple[List[bytes], _BuildCounts]:
+def build_in_workers(documents: Sequence[Document], vocabulary: VocabularyIds,
+                      config: PretrainingDataConfig, pool: WorkerPool, progress: ProgressLine
+                      ) -> Tuple[List[bytes], BuildCounts]:
     """Builds the instances of all passes in `pool`'s processes, one shard a process.
 
     Returns:
@@ -236,7 +236,7 @@ def _build_in_workers(documents: Sequence[Document], vocabulary: _VocabularyIds,
         pending.wait(0.1)
         progress.update(sum(counters[0::2]), sum(counters[1::2]))
     records: List[bytes] = []
-    counts = _BuildCounts()
+    counts = BuildCounts()
     for shard_records, shard_counts in pending.get():
         records += shard_records
         counts.add(shard_counts)

@@ -17,10 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 
+from bert_tf.conventions import SQUAD_WHITESPACE
 from bert_tf.errors import InputError
 from bert_tf.tokenization import whitespace_tokenize
-
-_WHITESPACE = frozenset((" ", "\t", "\r", "\n", "\u202f"))
 
 
 @dataclasses.dataclass
@@ -73,11 +72,6 @@ class SquadFile:
         return bool(qas) and all("answers" in qa for qa in qas) and any(qa["answers"] for qa in qas)
 
 
-def is_whitespace(char: str) -> bool:
-    """The original `run_squad` whitespace test (narrower than the tokenizer's)."""
-    return char in _WHITESPACE
-
-
 def split_context(text: str) -> Tuple[List[str], List[int]]:
     """Splits a context into words and maps every character to its word.
 
@@ -92,7 +86,7 @@ def split_context(text: str) -> Tuple[List[str], List[int]]:
     char_to_word_offset: List[int] = []
     previous_is_whitespace = True
     for char in text:
-        if char in _WHITESPACE:
+        if char in SQUAD_WHITESPACE:
             previous_is_whitespace = True
         else:
             if previous_is_whitespace:
@@ -108,7 +102,7 @@ def split_context(text: str) -> Tuple[List[str], List[int]]:
 def _load_json(path: str, flag: str):
     from bert_tf import files
 
-    gfile = files._gfile()
+    gfile = files.tf_gfile()
     if not gfile.exists(path):
         raise InputError(f"--{flag} not found: {path}")
     with gfile.GFile(path, "rb") as reader:
@@ -182,7 +176,7 @@ def read_squad_file(path: str, flag: str = "predict_file") -> SquadFile:
                 if qas_id in seen_ids:
                     raise InputError(f"{where}: the id is used twice (also at {seen_ids[qas_id]})")
                 seen_ids[qas_id] = f"article {article_index}, paragraph {paragraph_index}"
-                if not isinstance(context, str) or not any(char not in _WHITESPACE for char in context):
+                if not isinstance(context, str) or not any(char not in SQUAD_WHITESPACE for char in context):
                     raise InputError(f"{where}: the context is empty")
                 if not isinstance(qa.get("question"), str):
                     raise InputError(f"{where}: no 'question' string")

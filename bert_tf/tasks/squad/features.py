@@ -23,6 +23,7 @@ from absl import logging
 
 from bert_tf import files
 from bert_tf.tasks.squad.examples import SquadExample
+from bert_tf.training.datasets import RecordLayout
 
 FIRST_UNIQUE_ID = 1000000000
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
@@ -221,7 +222,35 @@ class _FeatureSerializer:
         return self._example.SerializeToString(deterministic=True)
 
 
+def padding_feature(max_seq_length: int) -> SquadFeatures:
+    """An all-zero window (`unique_id` 0, which no question's window has): fills a last batch on TPUs."""
+    zeros = [0] * max_seq_length
+    return SquadFeatures(unique_id=0, example_index=-1, doc_span_index=0, tokens=[], token_to_orig_map={},
+                         token_is_max_context={}, input_ids=zeros, input_mask=zeros, segment_ids=zeros)
+
+
 def write_features(features: Iterable[SquadFeatures], path: str, is_training: bool) -> int:
     """Writes `features` to a TFRecord file (through a temporary name); returns the record count."""
     serializer = _FeatureSerializer(is_training)
     return files.write_tfrecord((serializer.serialize(feature) for feature in features), path)
+
+
+def feature_spec(max_seq_length: int, is_training: bool) -> Dict[str, tf.io.FixedLenFeature]:
+    """`tf.io.parse_example` spec: `unique_ids` int64 [], the sequences int64 [max_seq_length], and for
+    training `start_positions`, `end_positions`, `is_impossible` int64 []."""
+    spec = {"unique_ids": tf.io.FixedLenFeature([], tf.int64)}
+    spec.update({name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in SEQUENCE_FEATURES})
+    if is_training:
+        spec.update({name: tf.io.FixedLenFeature([], tf.int64, default_value=0) for name in TRAINING_FEATURES})
+    return spec
+
+
+def record_layout(max_seq_length: int, is_training: bool) -> RecordLayout:
+    """How the records are batched (`bert_tf.training.datasets`): features `input_ids`, `input_mask`,
+    `segment_ids` int32 [B, L] and `unique_ids` int64 [B]; for training, labels `start_positions`,
+    `end_positions` int32 [B]."""
+    labels = ("start_positions", "end_positions") if is_training else ()
+    spec = feature_spec(max_seq_length, is_training)
+    if is_training:
+        del spec["is_impossible"]  # written for the original's layout; the loss does not read it
+    return RecordLayout(spec, max_seq_length, label_keys=labels, dtypes={"unique_ids": tf.int64})

@@ -27,6 +27,7 @@ import numpy as np
 from absl import logging
 
 from bert_tf import files
+from bert_tf.conventions import NO_SPAN_NULL_ODDS
 from bert_tf.tasks.squad.examples import SquadExample
 from bert_tf.tasks.squad.features import SquadFeatures
 from bert_tf.tokenization import BasicTokenizer
@@ -34,7 +35,6 @@ from bert_tf.tokenization import BasicTokenizer
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
 NULL_ODDS_FILE = "null_odds.json"
-NO_SPAN_NULL_ODDS = 1e6
 
 
 class RawResult(NamedTuple):
