@@ -23,7 +23,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ import time
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import hf_peer  # noqa: E402  (bench/hf_peer.py)
 import numpy as np  # noqa: E402
 import timing  # noqa: E402  (bench/timing.py)
 
@@ -135,23 +135,14 @@ def time_peer_step(args) -> float:
     """Training examples/s of Hugging Face's `BertForTokenClassification` (forward, backward, clipping, AdamW
     step) on the batches of `write_peer_batches`, after 2 untimed steps. Runs in the `--peer_worker` process."""
     import torch
-    import transformers
 
     torch.manual_seed(0)
     torch.set_num_threads(args.peer_threads or os.cpu_count() or 1)
     with open(os.path.join(args.peer_worker, "meta.json"), encoding="utf-8") as reader:
         num_labels = json.load(reader)["num_labels"]
-    config = transformers.BertConfig.from_json_file(os.path.join(args.bert_dir, "bert_config.json"))
-    if config.hidden_act == "gelu":
-        config.hidden_act = "gelu_new"  # the original's (and bert_tf's) tanh approximation
-    config.num_labels, config.layer_norm_eps = num_labels, 1e-12
-    model = transformers.BertForTokenClassification(config)
-    with np.load(os.path.join(args.peer_worker, "weights.npz")) as arrays:
-        missing, _ = model.load_state_dict({name: torch.from_numpy(arrays[name]) for name in arrays.files},
-                                           strict=False)
-    left_out = [name for name in missing if not name.startswith("classifier.") and not name.endswith("position_ids")]
-    if left_out:
-        raise ValueError(f"peer conversion left {left_out[:3]} uninitialized")
+    model = hf_peer.peer_model(os.path.join(args.bert_dir, "bert_config.json"),
+                               os.path.join(args.peer_worker, "weights.npz"), "BertForTokenClassification",
+                               ["classifier."], num_labels=num_labels)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, eps=1e-6)
 
     def loss_of(model, batch):
@@ -168,27 +159,19 @@ def time_peer_step(args) -> float:
 def measure_peer(args, folder: str):
     """Examples/s of the peer, measured by `--peer_python` in a process of its own; None when it has no torch
     or transformers."""
-    check = ("import importlib.util as u, sys; "
-             "sys.exit(0 if u.find_spec('torch') and u.find_spec('transformers') else 1)")
-    if subprocess.run([args.peer_python, "-c", check]).returncode != 0:
+    if not hf_peer.has_torch(args.peer_python):
         return None
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from squad import write_peer_weights  # the encoder's weights as Hugging Face names (bench/squad.py)
-
     peer_folder = os.path.join(folder, "peer")
     os.makedirs(peer_folder, exist_ok=True)
-    write_peer_weights(args.bert_dir, os.path.join(peer_folder, "weights.npz"))
+    hf_peer.write_peer_weights(args.bert_dir, os.path.join(peer_folder, "weights.npz"))
     num_labels = write_peer_batches(args, os.path.join(peer_folder, "batches.npz"))
     with open(os.path.join(peer_folder, "meta.json"), "w", encoding="utf-8") as writer:
         json.dump({"num_labels": num_labels}, writer)
-    command = [args.peer_python, os.path.abspath(__file__), f"--peer_worker={peer_folder}",
-               f"--bert_dir={args.bert_dir}", f"--learning_rate={args.learning_rate}",
-               f"--peer_steps={args.peer_steps}"]
-    if args.peer_threads:
-        command.append(f"--peer_threads={args.peer_threads}")
-    environment = dict(os.environ, USE_TF="0", USE_FLAX="0", USE_TORCH="1")
-    completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
-    return float(json.loads(completed.stdout.strip().splitlines()[-1])["examples_per_second"])
+    extra = [f"--peer_threads={args.peer_threads}"] if args.peer_threads else []
+    result = hf_peer.run_peer_worker(args.peer_python, __file__, peer_folder, f"--bert_dir={args.bert_dir}",
+                                     f"--learning_rate={args.learning_rate}", f"--peer_steps={args.peer_steps}",
+                                     *extra)
+    return float(result["examples_per_second"])
 
 
 # ------------------------------------------------------------------------------------------------ report

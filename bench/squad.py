@@ -29,6 +29,7 @@ import time
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import hf_peer  # noqa: E402  (bench/hf_peer.py)
 import numpy as np  # noqa: E402
 import timing  # noqa: E402  (bench/timing.py)
 
@@ -100,64 +101,6 @@ def official_scores(eval_script: str, data_file: str, predictions_file: str) -> 
 
 
 # ------------------------------------------------------------------------------------------------ the peer
-def _peer_name(name: str):
-    """A `bert/...` checkpoint name -> (Hugging Face parameter name, transpose) or None (not in the peer)."""
-    if not name.startswith("bert/") or name.startswith("bert/pooler/") or name.endswith(("adam_m", "adam_v")):
-        return None
-    parts = name.split("/")
-    transpose = parts[-1] == "kernel"
-    parts[-1] = {"kernel": "weight", "gamma": "weight", "beta": "bias"}.get(parts[-1], parts[-1])
-    if parts[1] == "embeddings" and parts[2] != "LayerNorm":
-        parts.append("weight")
-    converted = []
-    for part in parts:
-        converted.extend(part.split("_", 1) if part.startswith("layer_") else [part])
-    return ".".join(converted), transpose
-
-
-def write_peer_weights(bert_dir: str, path: str) -> None:
-    """The checkpoint's encoder as Hugging Face `BertForQuestionAnswering` parameters in a `.npz` file."""
-    import tensorflow as tf
-
-    from bert_tf.checkpoint import list_checkpoint, resolve_checkpoint
-
-    prefix = resolve_checkpoint(bert_dir)
-    reader = tf.train.load_checkpoint(prefix)
-    arrays = {}
-    for name in list_checkpoint(prefix):
-        mapped = _peer_name(name)
-        if mapped:
-            value = reader.get_tensor(name)
-            arrays[mapped[0]] = np.ascontiguousarray(value.T if mapped[1] else value)
-    np.savez(path, **arrays)
-
-
-def peer_model(bert_config_file: str, weights_file: str):
-    """Hugging Face PyTorch `BertForQuestionAnswering` with the converted weights (the span head random)."""
-    import torch
-    import transformers
-
-    with open(bert_config_file, encoding="utf-8") as reader:
-        config = json.load(reader)
-    hf_config = transformers.BertConfig(
-        vocab_size=config["vocab_size"], hidden_size=config["hidden_size"],
-        num_hidden_layers=config["num_hidden_layers"], num_attention_heads=config["num_attention_heads"],
-        intermediate_size=config["intermediate_size"],
-        hidden_act="gelu_new" if config["hidden_act"] == "gelu" else config["hidden_act"],  # tanh approximation
-        hidden_dropout_prob=config["hidden_dropout_prob"],
-        attention_probs_dropout_prob=config["attention_probs_dropout_prob"],
-        max_position_embeddings=config["max_position_embeddings"], type_vocab_size=config["type_vocab_size"],
-        initializer_range=config["initializer_range"], layer_norm_eps=1e-12)
-    model = transformers.BertForQuestionAnswering(hf_config)
-    with np.load(weights_file) as arrays:
-        state = {name: torch.from_numpy(arrays[name]) for name in arrays.files}
-    missing, _ = model.load_state_dict(state, strict=False)
-    left_out = [name for name in missing if not name.startswith("qa_outputs.") and not name.endswith("position_ids")]
-    if left_out:
-        raise ValueError(f"peer conversion left {left_out[:3]} uninitialized")
-    return model
-
-
 def write_peer_batches(args, train_file: str, path: str) -> None:
     """Random batches of our training windows for the peer, in a `.npz` file: `train_batch_size` windows
     each, padded to the batch's longest (the issue's peer: dynamic padding), or to `--peer_seq_length`."""
@@ -190,8 +133,9 @@ def time_peer_step(args) -> float:
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
-    model = peer_model(os.path.join(args.bert_dir, "bert_config.json"), os.path.join(args.peer_worker,
-                                                                                        "weights.npz"))
+    model = hf_peer.peer_model(os.path.join(args.bert_dir, "bert_config.json"),
+                               os.path.join(args.peer_worker, "weights.npz"), "BertForQuestionAnswering",
+                               ["qa_outputs."])
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, eps=1e-6)
     names = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions")
 
@@ -209,20 +153,15 @@ def time_peer_step(args) -> float:
 def measure_peer(args, folder: str, train_file: str):
     """Examples/s of the peer, measured by `--peer_python` in a process of its own; None when it has no torch
     or transformers."""
-    check = ("import importlib.util as u, sys; "
-             "sys.exit(0 if u.find_spec('torch') and u.find_spec('transformers') else 1)")
-    if subprocess.run([args.peer_python, "-c", check]).returncode != 0:
+    if not hf_peer.has_torch(args.peer_python):
         return None
     peer_folder = os.path.join(folder, "peer")
     os.makedirs(peer_folder, exist_ok=True)
-    write_peer_weights(args.bert_dir, os.path.join(peer_folder, "weights.npz"))
+    hf_peer.write_peer_weights(args.bert_dir, os.path.join(peer_folder, "weights.npz"))
     write_peer_batches(args, train_file, os.path.join(peer_folder, "batches.npz"))
-    command = [args.peer_python, os.path.abspath(__file__), f"--peer_worker={peer_folder}",
-               f"--bert_dir={args.bert_dir}", f"--learning_rate={args.learning_rate}",
-               f"--peer_steps={args.peer_steps}"]
-    environment = dict(os.environ, USE_TF="0", USE_FLAX="0", USE_TORCH="1")
-    completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
-    return float(json.loads(completed.stdout.strip().splitlines()[-1])["examples_per_second"])
+    result = hf_peer.run_peer_worker(args.peer_python, __file__, peer_folder, f"--bert_dir={args.bert_dir}",
+                                     f"--learning_rate={args.learning_rate}", f"--peer_steps={args.peer_steps}")
+    return float(result["examples_per_second"])
 
 
 # ------------------------------------------------------------------------------------------------ the run

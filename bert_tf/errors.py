@@ -1,9 +1,10 @@
-"""The one user-error type.
+"""The one user-error type, and the one check of an integer setting.
 
 Every problem a user can fix (a bad flag, a missing or malformed file, a checkpoint that does not fit
 the model) raises a subclass of `UserError`. `bert_tf.cli.EntryPoint` catches `UserError` once, prints
 `<script>: error: <message>` on one line and exits with status 1; library callers catch it the same way.
 """
+import numbers
 
 
 class UserError(ValueError):
@@ -20,3 +21,19 @@ class InputError(UserError):
 
 class TrainingError(UserError):
     """Training cannot go on (a NaN loss, an `output_dir` that belongs to another run, ...)."""
+
+
+def require_int(name: str, value, minimum: int = 1) -> int:
+    """`value` as an int, after checking that it is an integer (not a bool; an integral float passes) of at
+    least `minimum`.
+
+    Args:
+      name: what the message calls the value (`--max_seq_length`, `sub_batch_size`, ...).
+
+    Raises:
+      InputError: `<name> must be a positive integer, got ...` (`an integer >= <minimum>` for another minimum).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise InputError(f"{name} must be {kind}, got {value!r}")
+    return int(value)

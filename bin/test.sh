@@ -14,5 +14,5 @@ echo "== ruff check"
 "$venv/bin/ruff" check "$root"
 echo "== pytest (KERAS_BACKEND=tensorflow)"
 KERAS_BACKEND=tensorflow "$venv/bin/python" -m pytest -q tests "$@"
-echo "== pytest tests/test_modeling.py tests/test_model_config.py (KERAS_BACKEND=jax)"
-KERAS_BACKEND=jax "$venv/bin/python" -m pytest -q tests/test_modeling.py tests/test_model_config.py
+echo "== pytest tests/modeling (KERAS_BACKEND=jax)"
+KERAS_BACKEND=jax "$venv/bin/python" -m pytest -q tests/modeling

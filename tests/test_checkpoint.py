@@ -1,4 +1,5 @@
-"""Original-format checkpoint I/O: resolution, strict loading, round trip, state file."""
+"""Tests for bert_tf.checkpoint: original-format checkpoint I/O (resolution, strict loading, round trip, state
+file)."""
 import os
 import shutil
 

@@ -1,3 +1,4 @@
+"""Tests for bert_tf.config: `bert_config.json` read and written as the original, with its checks."""
 import json
 
 import pytest

@@ -1,6 +1,6 @@
-"""run_classifier.py end to end on small MRPC subsets with the tiny checkpoint (max_seq_length 32)."""
+"""run_classifier.py end to end on small MRPC subsets with the tiny checkpoint (max_seq_length 32): the
+original outputs, checkpoints, resuming after a killed run, bad input."""
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -15,12 +15,16 @@ if keras.backend.backend() != "tensorflow":
 
 import tensorflow as tf  # noqa: E402
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
 import bert_tf  # noqa: E402
-import run_classifier  # noqa: E402
 from bert_tf.checkpoint import list_checkpoint, save_checkpoint  # noqa: E402
+from tests.conftest import PROJECT_ROOT  # noqa: E402
+from tests.harness.scripts import (  # noqa: E402
+    assert_fails_cleanly,
+    read_eval_results,
+    run_main,
+    run_script,
+    subprocess_environment,
+)
 
 NUM_TRAIN, NUM_DEV, NUM_TEST = 64, 24, 16
 TRAIN_BATCH = 16
@@ -58,33 +62,21 @@ def command_flags(data_dir, output_dir, tiny_ckpt_dir, *extra):
             "--learning_rate=1e-3", "--warmup_proportion=0.1", "--seed=1", *extra]
 
 
-def run_main(*flags_list):
-    return run_classifier.main(["run_classifier.py", *flags_list])
-
-
-def snapshot(directory):
-    directory = pathlib.Path(directory)
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir()) if path.is_file()}
-
-
-def read_key_values(path):
-    lines = pathlib.Path(path).read_text().splitlines()
-    return lines, {line.split(" = ")[0]: float(line.split(" = ")[1]) for line in lines}
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mrpc_dir, tiny_ckpt_dir):
     """One run with --do_train --do_eval --do_predict (and --task in lower case)."""
     output_dir = tmp_path_factory.mktemp("run") / "out"
-    status = run_main(*command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task=mrpc", "--do_train", "--do_eval",
-                                     "--do_predict", "--save_checkpoints_steps=30", "--log_every_steps=1"))
+    status = run_main("run_classifier", *command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task=mrpc", "--do_train",
+                                                       "--do_eval", "--do_predict", "--save_checkpoints_steps=30",
+                                                       "--log_every_steps=1"))
     assert status == 0
     return output_dir
 
 
 def test_train_eval_predict_writes_the_original_outputs(trained):
     output_dir = trained
-    lines, results = read_key_values(output_dir / "eval_results.txt")
+    lines = (output_dir / "eval_results.txt").read_text().splitlines()
+    results = read_eval_results(output_dir / "eval_results.txt")
     assert [line.split(" = ")[0] for line in lines] == [
         "eval_accuracy", "eval_f1", "eval_loss", "global_step", "loss"]
     assert results["global_step"] == NUM_STEPS
@@ -134,18 +126,18 @@ def test_checkpoint_has_the_original_variable_names(trained, tiny_ckpt_dir):
 def test_eval_only_reuses_features_and_the_trained_checkpoint_then_exports(trained, mrpc_dir, tiny_ckpt_dir,
                                                                           monkeypatch, tmp_path):
     output_dir = trained
-    _, before = read_key_values(output_dir / "eval_results.txt")
+    before = read_eval_results(output_dir / "eval_results.txt")
     record = output_dir / "eval.tf_record"
     record_mtime = record.stat().st_mtime_ns
-    # The SavedModel itself is tested in test_serving.py; here only what run_classifier passes to it.
+    # The SavedModel itself is tested in tests/serving/test_classifier.py; here only what run_classifier passes to it.
     from bert_tf.serving import classifier as classifier_serving
 
     exported = []
     monkeypatch.setattr(classifier_serving, "export_classifier",
                         lambda *args, **kwargs: exported.append((args, kwargs)) or str(tmp_path / "1"))
-    assert run_main(*command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_eval",
-                                   f"--export_dir={tmp_path}")) == 0
-    _, after = read_key_values(output_dir / "eval_results.txt")
+    assert run_main("run_classifier", *command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
+                                                     "--do_eval", f"--export_dir={tmp_path}")) == 0
+    after = read_eval_results(output_dir / "eval_results.txt")
     assert record.stat().st_mtime_ns == record_mtime
     assert after["global_step"] == NUM_STEPS
     for key in before:
@@ -162,12 +154,6 @@ def test_eval_only_reuses_features_and_the_trained_checkpoint_then_exports(train
 # ------------------------------------------------------------------------------------------------
 # Resuming after a killed run
 # ------------------------------------------------------------------------------------------------
-
-
-def subprocess_environment():
-    environment = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
-    return environment
 
 
 @pytest.mark.slow
@@ -220,24 +206,16 @@ def prepared_output_dir(tmp_path):
     return output_dir
 
 
-def assert_fails_cleanly(capsys, output_dir, flags_list, *expected):
-    before = snapshot(output_dir)
-    capsys.readouterr()
-    assert run_main(*flags_list) == 1
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and error.startswith("run_classifier.py: error: "), error
-    assert "Traceback" not in error
-    for text in expected:
-        assert text in error, error
-    assert snapshot(output_dir) == before
-    return error
-
-
 def copy_mrpc(mrpc_dir, target):
     target.mkdir()
     for name in ("train.tsv", "dev.tsv", "test.tsv"):
         (target / name).write_bytes((mrpc_dir / name).read_bytes())
     return target
+
+
+def fails_cleanly(capsys, output_dir, flags_list, *expected):
+    """The run is refused in one line and `output_dir` is left exactly as it was."""
+    return assert_fails_cleanly(capsys, "run_classifier", flags_list, *expected, output_dir=output_dir)
 
 
 def test_malformed_row_and_unknown_label_name_file_and_line(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
@@ -246,40 +224,38 @@ def test_malformed_row_and_unknown_label_name_file_and_line(capsys, mrpc_dir, ti
     lines = (data / "train.tsv").read_text().splitlines(keepends=True)
     lines[5] = "1\t123\tonly three columns\n"
     (data / "train.tsv").write_text("".join(lines))
-    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
-                                                           "--do_train"),
-                         f"{data / 'train.tsv'}:6", "malformed row")
+    fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_train"),
+                  f"{data / 'train.tsv'}:6", "malformed row")
     lines = (mrpc_dir / "dev.tsv").read_text().splitlines(keepends=True)
     lines[3] = "maybe" + lines[3][1:]
     (data / "dev.tsv").write_text("".join(lines))
-    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
-                                                           "--do_eval"),
-                         f"{data / 'dev.tsv'}:4", "unknown label 'maybe'")
+    fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_eval"),
+                  f"{data / 'dev.tsv'}:4", "unknown label 'maybe'")
 
 
 def test_empty_or_missing_data_files(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
     output_dir = prepared_output_dir(tmp_path)
     data = copy_mrpc(mrpc_dir, tmp_path / "data")
     (data / "train.tsv").write_text("")
-    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
-                                                           "--do_train"), "empty", "train.tsv")
+    fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_train"),
+                  "empty", "train.tsv")
     (data / "test.tsv").unlink()
-    assert_fails_cleanly(capsys, output_dir, command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC",
-                                                           "--do_predict"), "not found", "test.tsv")
+    fails_cleanly(capsys, output_dir,
+                  command_flags(data, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_predict"),
+                  "not found", "test.tsv")
 
 
 def test_flag_errors(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
     output_dir = prepared_output_dir(tmp_path)
     base = command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC")
-    # No mode flag now means train + evaluate (see tests/test_first_run.py); a bad recipe still fails first.
-    assert_fails_cleanly(capsys, output_dir, base + ["--num_train_epochs=0"], "--num_train_epochs must be > 0")
-    assert_fails_cleanly(capsys, output_dir, base + ["--do_train", "--max_seq_length=256"],
-                         "Cannot use sequence length 256 because the BERT model was only trained up to sequence "
-                         "length 128")
-    assert_fails_cleanly(capsys, output_dir, command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task=QQQ",
-                                                           "--do_train"), "unknown GLUE task 'QQQ'")
-    assert_fails_cleanly(capsys, output_dir, base + ["--do_train", f"--init_checkpoint={tmp_path / 'nowhere.ckpt'}"],
-                         "checkpoint not found", "nowhere.ckpt")
+    # No mode flag now means train + evaluate (see tests/test_cli.py); a bad recipe still fails first.
+    fails_cleanly(capsys, output_dir, base + ["--num_train_epochs=0"], "--num_train_epochs must be > 0")
+    fails_cleanly(capsys, output_dir, base + ["--do_train", "--max_seq_length=256"],
+                  "Cannot use sequence length 256 because the BERT model was only trained up to sequence length 128")
+    fails_cleanly(capsys, output_dir, command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task=QQQ", "--do_train"),
+                  "unknown GLUE task 'QQQ'")
+    fails_cleanly(capsys, output_dir, base + ["--do_train", f"--init_checkpoint={tmp_path / 'nowhere.ckpt'}"],
+                  "checkpoint not found", "nowhere.ckpt")
 
 
 def test_casing_mismatch(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
@@ -288,10 +264,10 @@ def test_casing_mismatch(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
     cased.mkdir()
     for name in os.listdir(tiny_ckpt_dir):
         (cased / name).symlink_to(tiny_ckpt_dir / name)
-    assert_fails_cleanly(capsys, output_dir,
-                         command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_train",
-                                       f"--init_checkpoint={cased / 'bert_model.ckpt'}"),
-                         "--do_lower_case=True", "cased model")
+    fails_cleanly(capsys, output_dir,
+                  command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", "--do_train",
+                                f"--init_checkpoint={cased / 'bert_model.ckpt'}"),
+                  "--do_lower_case=True", "cased model")
 
 
 def test_output_dir_with_a_checkpoint_of_another_shape(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
@@ -299,49 +275,15 @@ def test_output_dir_with_a_checkpoint_of_another_shape(capsys, mrpc_dir, tiny_ck
     config = bert_tf.BertConfig.from_json_file(tiny_ckpt_dir / "bert_config.json")
     save_checkpoint(bert_tf.BertClassifier(config, 3), output_dir / "model.ckpt-7", global_step=7)
     for do_flag in ("--do_train", "--do_eval"):
-        assert_fails_cleanly(capsys, output_dir,
-                             command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", do_flag),
-                             "model.ckpt-7 of another model", "output_weights: checkpoint shape [3, 64]")
+        fails_cleanly(capsys, output_dir,
+                      command_flags(mrpc_dir, output_dir, tiny_ckpt_dir, "--task_name=MRPC", do_flag),
+                      "model.ckpt-7 of another model", "output_weights: checkpoint shape [3, 64]")
 
 
 def test_subprocess_error_exits_1_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "run_classifier.py"), "--task_name=MRPC",
-                             f"--output_dir={tmp_path}", "--data_dir=x", "--vocab_file=x", "--bert_config_file=x",
-                             "--do_train"],
-                            env=subprocess_environment(), capture_output=True, text=True, timeout=120)
+    result = run_script("run_classifier.py", "--task_name=MRPC", f"--output_dir={tmp_path}", "--data_dir=x",
+                        "--vocab_file=x", "--bert_config_file=x", "--do_train", timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "run_classifier.py: error: --bert_config_file not found: x" in result.stderr
 
-
-# ------------------------------------------------------------------------------------------------
-# Output formats (no model)
-# ------------------------------------------------------------------------------------------------
-
-
-def test_result_files_for_classification_and_regression(tmp_path):
-    from bert_tf.tasks.classification import predictions as classifier
-    from bert_tf.training.predict import PredictResult
-
-    logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
-    classifier.write_test_results(str(tmp_path / "test_results.tsv"), logits, is_regression=False)
-    rows = (tmp_path / "test_results.tsv").read_text().splitlines()
-    assert rows[2] == "0.5\t0.5" and len(rows) == 3
-    assert float(rows[0].split("\t")[0]) == pytest.approx(np.exp(2) / (np.exp(2) + 1), abs=1e-6)
-    classifier.write_test_results(str(tmp_path / "scores.tsv"), np.array([[3.25], [0.5]], np.float32), True)
-    assert (tmp_path / "scores.tsv").read_text() == "3.25\n0.5\n"
-
-    # STS-B: Pearson/Spearman, squared-error losses, no accuracy; padding examples are left out.
-    prediction = PredictResult(outputs={"logits": np.array([[1.0], [2.0], [4.0], [0.0]], np.float32)},
-                               labels=np.array([1.5, 2.0, 3.0, 0.0], np.float32),
-                               features={"is_real_example": np.array([1, 1, 1, 0], np.float32)}, batch_sizes=[2, 2])
-    from bert_tf import files
-    from bert_tf.tasks.classification import metrics
-
-    results = metrics.eval_results_from_predictions("sts-b", prediction, is_regression=True, global_step=9)
-    assert sorted(results) == ["eval_loss", "eval_pearson", "eval_spearman", "global_step", "loss"]
-    assert results["eval_loss"] == pytest.approx((0.25 + 0 + 1) / 3)
-    assert results["loss"] == pytest.approx(((0.25 + 0) / 2 + (1 + 0) / 2) / 2)
-    assert results["eval_spearman"] == pytest.approx(1.0) and results["global_step"] == 9
-    files.write_eval_results(str(tmp_path / "eval_results.txt"), results)
-    assert (tmp_path / "eval_results.txt").read_text().splitlines()[3] == "global_step = 9"

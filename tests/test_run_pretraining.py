@@ -1,4 +1,5 @@
-"""run_pretraining.py end to end on the tiny model: original records, checkpoints, resume, accumulation."""
+"""run_pretraining.py end to end on the tiny model: original records, checkpoints, resume, accumulation,
+one-line errors."""
 import dataclasses
 import json
 import os
@@ -10,13 +11,14 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import PROJECT_ROOT
 
 import bert_tf
 from bert_tf.checkpoint import latest_checkpoint, list_checkpoint, load_checkpoint
 from bert_tf.tasks.pretraining import losses
 from bert_tf.tasks.pretraining import run as pretrain
 from bert_tf.training.run_options import ModelFiles, RunOptions
+from tests.conftest import PROJECT_ROOT
+from tests.harness.scripts import assert_fails_cleanly, error_lines, run_script
 
 TINY = "tiny_uncased_L-2_H-64_A-4"
 
@@ -25,13 +27,12 @@ TINY = "tiny_uncased_L-2_H-64_A-4"
 def wikitext_records(tmp_path_factory, shared):
     """Records made by create_pretraining_data.py from the shared wikitext sentences (dupe_factor 1)."""
     output = tmp_path_factory.mktemp("records") / "wikitext.tfrecord"
-    command = [
-        sys.executable, str(PROJECT_ROOT / "create_pretraining_data.py"),
+    result = run_script(
+        "create_pretraining_data.py",
         f"--input_file={shared / 'data' / 'pretraining_text' / 'wikitext2_test_sentences.txt'}",
         f"--output_file={output}", f"--vocab_file={shared / 'data' / 'vocab' / 'bert-base-uncased' / 'vocab.txt'}",
-        "--dupe_factor=1", "--max_seq_length=128", "--max_predictions_per_seq=20", "--num_workers=2",
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
+        "--dupe_factor=1", "--max_seq_length=128", "--max_predictions_per_seq=20", "--num_workers=2", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     return str(output)
 
 
@@ -152,5 +153,19 @@ def test_bad_inputs_get_one_line_errors(tmp_path, shared):
         result = subprocess.run(base + [flag], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
         assert result.returncode == 1, (flag, result.stderr[-1000:])
         assert "Traceback" not in result.stderr
-        error_lines = [line for line in result.stderr.splitlines() if line.startswith("run_pretraining.py: error:")]
-        assert len(error_lines) == 1 and expected in error_lines[0], result.stderr[-1000:]
+        lines = error_lines(result.stderr, "run_pretraining")
+        assert len(lines) == 1 and expected in lines[0], result.stderr[-1000:]
+
+
+def test_corrupted_pretraining_record_names_the_file(tmp_path, refs_dir, tiny_ckpt_dir, capsys):
+    data = bytearray((refs_dir / "original_sample_text_seq128.tfrecord").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(64)  # the first records stay intact: the damage shows mid-training
+    records = tmp_path / "corrupted.tfrecord"
+    records.write_bytes(bytes(data))
+    assert_fails_cleanly(capsys, "run_pretraining", [f"--input_file={records}", f"--bert_dir={tiny_ckpt_dir}",
+                                                     f"--output_dir={tmp_path / 'out'}", "--do_train",
+                                                     "--train_batch_size=8", "--num_train_steps=40",
+                                                     "--num_warmup_steps=1", "--max_seq_length=128",
+                                                     "--max_predictions_per_seq=20", "--seed=1"],
+                         "corrupted.tfrecord", "truncated or corrupted")

@@ -1,11 +1,13 @@
 """Multi-head self-attention: `layer_N/attention/self/*` and the shared dense-residual-LayerNorm output."""
 import math
 
+import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.constants import LAYER_NORM_EPSILON
 from bert_tf.modeling.initializers import bert_initializer
+from bert_tf.modeling.serializable import BertLayer
 
 # The original adds (1 - mask) * -10000 to the attention scores of padded keys.
 MASK_ADDER = -10000.0
@@ -17,14 +19,15 @@ def attention_mask_bias(input_mask, dtype):
     return ops.expand_dims(ops.expand_dims((1.0 - mask) * MASK_ADDER, 1), 1)
 
 
-class SelfAttention(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class SelfAttention(BertLayer):
     """Scaled dot-product attention over A heads; weights `self/{query,key,value}/{kernel,bias}` [H, H], [H].
 
     Attention probabilities get dropout in training only.
     """
 
     def __init__(self, config: BertConfig, name: str = "self", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.num_heads = config.num_attention_heads
         self.head_size = config.attention_head_size
         self.hidden_size = config.hidden_size
@@ -74,14 +77,17 @@ class SelfAttention(layers.Layer):
         return ops.reshape(context, (batch_size, query_length, self.hidden_size))
 
 
-class DenseResidualLayerNorm(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class DenseResidualLayerNorm(BertLayer):
     """`dense` projection, dropout, residual add, `LayerNorm`: the `output` sections of a block.
 
     Weights `output/dense/{kernel,bias}` [input_width, H], [H] and `output/LayerNorm/{gamma,beta}` [H].
     """
 
+    extra_arguments = ("input_width",)
+
     def __init__(self, config: BertConfig, input_width: int, name: str = "output", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.input_width = input_width
         self.hidden_size = config.hidden_size
         self.dense = layers.Dense(
@@ -115,7 +121,8 @@ class DenseResidualLayerNorm(layers.Layer):
         return self.layer_norm(projected + residual)
 
 
-class Attention(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Attention(BertLayer):
     """`attention/`: self-attention (`self/`) then its output projection (`output/`).
 
     Called like `SelfAttention.call` (same arguments and shapes); the residual is `hidden_states`, or
@@ -123,7 +130,7 @@ class Attention(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str = "attention", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.self_attention = SelfAttention(config, name="self", dtype=self.dtype_policy)
         self.attention_output = DenseResidualLayerNorm(
             config, input_width=config.hidden_size, name="output", dtype=self.dtype_policy

@@ -1,18 +1,21 @@
 """The `bert/` section: embeddings, the transformer encoder and the pooler, in one layer."""
+import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.attention import attention_mask_bias
 from bert_tf.modeling.embeddings import BertEmbeddings
 from bert_tf.modeling.initializers import bert_initializer
+from bert_tf.modeling.serializable import BertLayer
 from bert_tf.modeling.transformer import TransformerEncoder
 
 
-class Pooler(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Pooler(BertLayer):
     """`pooler/dense`: tanh(h[:, 0] W + b). [B, S, H] -> [B, H]."""
 
     def __init__(self, config: BertConfig, name: str = "pooler", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
         self.dense = layers.Dense(
             config.hidden_size,
@@ -52,7 +55,8 @@ def standardize_inputs(inputs):
     return input_ids, input_mask, segment_ids
 
 
-class BertBackbone(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertBackbone(BertLayer):
     """`bert/`: the pretrained encoder that every task model shares.
 
     Call with int32 `input_ids`, `input_mask`, `segment_ids` [B, S]. Returns a dict:
@@ -64,8 +68,7 @@ class BertBackbone(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str = "bert", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.config = config
+        super().__init__(config, name=name, **kwargs)
         self.embeddings = BertEmbeddings(config, dtype=self.dtype_policy)
         self.encoder = TransformerEncoder(config, dtype=self.dtype_policy)
         self.pooler = Pooler(config, dtype=self.dtype_policy)

@@ -1,12 +1,15 @@
 """The embedding section of BERT: `bert/embeddings/*`."""
+import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.constants import LAYER_NORM_EPSILON
 from bert_tf.modeling.initializers import bert_initializer
+from bert_tf.modeling.serializable import BertLayer
 
 
-class BertEmbeddings(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertEmbeddings(BertLayer):
     """Word + segment (token type) + position embeddings, then LayerNorm and dropout.
 
     Weights (paths under the parent `bert/`):
@@ -20,8 +23,7 @@ class BertEmbeddings(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str = "embeddings", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.config = config
+        super().__init__(config, name=name, **kwargs)
         self.layer_norm = layers.LayerNormalization(
             epsilon=LAYER_NORM_EPSILON, name="LayerNorm", dtype=self.dtype_policy
         )

@@ -13,9 +13,11 @@ import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import require_int
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.constants import LAYER_NORM_EPSILON
 from bert_tf.modeling.initializers import bert_initializer
+from bert_tf.modeling.serializable import BertLayer
 
 
 def gather_positions(sequence_tensor, positions):
@@ -23,7 +25,8 @@ def gather_positions(sequence_tensor, positions):
     return ops.take_along_axis(sequence_tensor, ops.expand_dims(ops.cast(positions, "int32"), -1), axis=1)
 
 
-class OutputProjection(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class OutputProjection(BertLayer):
     """`output_weights` [num_outputs, H] and `output_bias` [num_outputs]: x W^T + b, the original layout.
 
     The original stores these kernels transposed compared with a Keras `Dense`, so they are plain
@@ -35,8 +38,10 @@ class OutputProjection(layers.Layer):
       name: the scope of the two variables (e.g. `seq_relationship`).
     """
 
+    extra_arguments = ("num_outputs",)
+
     def __init__(self, config: BertConfig, num_outputs: int, name: str, **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
         self.num_outputs = num_outputs
         self.initializer = bert_initializer(config)
@@ -53,11 +58,12 @@ class OutputProjection(layers.Layer):
         return ops.matmul(hidden, ops.transpose(self.output_weights)) + self.output_bias
 
 
-class PredictionTransform(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class PredictionTransform(BertLayer):
     """`transform/`: dense (H -> H, `hidden_act`) then LayerNorm. [B, P, H] -> [B, P, H]."""
 
     def __init__(self, config: BertConfig, name: str = "transform", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
         self.dense = layers.Dense(
             config.hidden_size,
@@ -79,14 +85,15 @@ class PredictionTransform(layers.Layer):
         return self.layer_norm(self.dense(hidden))
 
 
-class MaskedLMHead(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class MaskedLMHead(BertLayer):
     """`predictions/`: masked-LM log-probabilities, output layer tied to the word embeddings.
 
     Weights: `transform/` (see `PredictionTransform`) and `output_bias` [V].
     """
 
     def __init__(self, config: BertConfig, name: str = "predictions", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.vocab_size = config.vocab_size
         self.transform = PredictionTransform(config, dtype=self.dtype_policy)
 
@@ -111,11 +118,12 @@ class MaskedLMHead(layers.Layer):
         return ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
 
 
-class PretrainingHeads(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class PretrainingHeads(BertLayer):
     """`cls/`: the masked-LM head (`predictions/`) and the next-sentence head (`seq_relationship/`)."""
 
     def __init__(self, config: BertConfig, name: str = "cls", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.predictions = MaskedLMHead(config, dtype=self.dtype_policy)
         self.seq_relationship = OutputProjection(
             config, num_outputs=2, name="seq_relationship", dtype=self.dtype_policy
@@ -143,7 +151,8 @@ class PretrainingHeads(layers.Layer):
         return masked_lm_log_probs, next_sentence_logits
 
 
-class ClassifierHead(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class ClassifierHead(BertLayer):
     """run_classifier's head: dropout on the pooled output, then `output_weights`/`output_bias`.
 
     The original creates these two variables at the root of the graph, so they have no scope here
@@ -154,17 +163,19 @@ class ClassifierHead(layers.Layer):
       num_labels: rows of `output_weights`.
     """
 
+    extra_arguments = ("num_labels",)
+
     def __init__(self, config: BertConfig, num_labels: int, name: str = "classifier", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.num_labels = num_labels
+        super().__init__(config, name=name, **kwargs)
+        self.num_labels = require_int("num_labels", num_labels)
         self.dropout = layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
         # Created here, outside any name scope (`build` runs inside this layer's scope), so that the
-        # paths are exactly "output_weights" and "output_bias".
+        # paths are exactly "output_weights" and "output_bias"; in the policy's variable dtype.
         initializer = bert_initializer(config)
-        self.output_weights = keras.Variable(
-            initializer((num_labels, config.hidden_size)), name="output_weights"
-        )
-        self.output_bias = keras.Variable(ops.zeros((num_labels,)), name="output_bias")
+        self.output_weights = keras.Variable(initializer((self.num_labels, config.hidden_size)),
+                                             name="output_weights", dtype=self.variable_dtype)
+        self.output_bias = keras.Variable(ops.zeros((self.num_labels,)), name="output_bias",
+                                          dtype=self.variable_dtype)
 
     def build(self, input_shape=None):
         self.built = True

@@ -7,19 +7,21 @@ original checkpoint (`bert/encoder/layer_3/attention/self/query/kernel`, `cls/pr
 Inputs: a dict of int32 arrays or tensors [B, S]: `input_ids` (required), `input_mask` (default all
 ones), `segment_ids` (default all zeros); numpy arrays are accepted; eager or inside `tf.function`.
 
-Every model is Keras-serializable (`get_config` holds the `BertConfig` as a dict, the dtype policy and
-the head's size; registered as `bert_tf>BertModel`, ...), so
+Every model is Keras-serializable (`bert_tf.modeling.serializable`: `get_config` holds the `BertConfig` as a
+dict, the dtype policy and the head's size; registered as `bert_tf>BertModel`, ...), so
 `keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))` builds the same model
 (same variable paths, fresh weights).
 """
 import keras
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import require_int
 from bert_tf.modeling.backbone import BertBackbone, standardize_inputs
 from bert_tf.modeling.heads import ClassifierHead, PretrainingHeads
+from bert_tf.modeling.serializable import ConfigSerializable, check_bert_config
 
 
-class BertBase(keras.Model):
+class BertBase(ConfigSerializable, keras.Model):
     """Holds the `bert/` backbone; subclasses add their heads in `__init__`.
 
     Args:
@@ -34,9 +36,7 @@ class BertBase(keras.Model):
 
     def __init__(self, config: BertConfig, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if not isinstance(config, BertConfig):
-            raise TypeError(f"expected a BertConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = check_bert_config(config)
         self.bert = BertBackbone(config, dtype=self.dtype_policy)
         self.bert.build()
 
@@ -44,33 +44,6 @@ class BertBase(keras.Model):
         input_ids, input_mask, segment_ids = standardize_inputs(inputs)
         return self.bert(input_ids, input_mask, segment_ids, training=training,
                          pooled_output_only=pooled_output_only)
-
-    def get_config(self):
-        """The constructor arguments: `config` (the `BertConfig` as a dict), `name`, `trainable`, `dtype`.
-
-        Returns:
-          A JSON-serializable dict; `dtype` is the serialized dtype policy.
-        """
-        return {
-            "config": self.config.to_dict(),
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        """The model `get_config` describes (freshly initialized weights).
-
-        Args:
-          config: a `get_config` dict; `config["config"]` may be a dict or a `BertConfig`, `config["dtype"]`
-            a serialized policy, a `keras.DTypePolicy` or its name.
-        """
-        config = dict(config)
-        bert_config = config.pop("config")
-        if not isinstance(bert_config, BertConfig):
-            bert_config = BertConfig.from_dict(bert_config)
-        return cls(bert_config, **config)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -144,9 +117,11 @@ class BertClassifier(BertBase):
     the encoder, `model.bert` (a `BertBackbone`).
     """
 
+    extra_arguments = ("num_labels",)
+
     def __init__(self, config: BertConfig, num_labels: int, name="bert_classifier", **kwargs):
         super().__init__(config, name=name, **kwargs)
-        self.num_labels = num_labels
+        self.num_labels = require_int("num_labels", num_labels)
         self.classifier = ClassifierHead(config, num_labels, dtype=self.dtype_policy)
         self.classifier.build()
         self.built = True
@@ -155,7 +130,3 @@ class BertClassifier(BertBase):
         outputs = dict(self._encode(inputs, training, pooled_output_only=True))
         outputs["logits"] = self.classifier(outputs["pooled_output"], training=training)
         return outputs
-
-    def get_config(self):
-        """`BertBase.get_config` plus `num_labels`."""
-        return {**super().get_config(), "num_labels": self.num_labels}

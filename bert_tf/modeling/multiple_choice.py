@@ -15,13 +15,15 @@ from keras import layers, ops
 from bert_tf.config import BertConfig
 from bert_tf.modeling.heads import OutputProjection
 from bert_tf.modeling.models import BertBase
+from bert_tf.modeling.serializable import BertLayer
 
 MULTIPLE_CHOICE_HEAD_VARIABLES = ("cls/multiple_choice/output_weights", "cls/multiple_choice/output_bias")
 # The logit of a padding choice (`choice_mask` 0): its softmax probability is exactly 0.
 MASKED_LOGIT = -1e9
 
 
-class MultipleChoiceHead(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class MultipleChoiceHead(BertLayer):
     """`cls/`: dropout (`hidden_dropout_prob`) on the pooled output, then `multiple_choice/output_weights`
     [1, H] and `output_bias` [1]: one score per packed pair.
 
@@ -29,7 +31,7 @@ class MultipleChoiceHead(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str = "cls", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.dropout = layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
         self.multiple_choice = OutputProjection(config, num_outputs=1, name="multiple_choice",
                                                 dtype=self.dtype_policy)

@@ -6,18 +6,20 @@ Variables: the encoder's `bert/*` and the original's `cls/squad/output_weights` 
 variable's Keras `.path` is its checkpoint name.
 """
 import keras
-from keras import initializers, layers, ops
+from keras import initializers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.heads import OutputProjection
 from bert_tf.modeling.models import BertBase
+from bert_tf.modeling.serializable import BertLayer
 
 SQUAD_HEAD_VARIABLES = ("cls/squad/output_weights", "cls/squad/output_bias")
 # The original `create_model` initializes the head with a fixed stddev, not `initializer_range`.
 HEAD_INITIALIZER_STDDEV = 0.02
 
 
-class SquadHead(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class SquadHead(BertLayer):
     """`cls/squad/`: one [2, H] projection of every token's final hidden state (no dropout, as the original).
 
     Args:
@@ -27,7 +29,7 @@ class SquadHead(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str = "cls", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.squad = OutputProjection(config, num_outputs=2, name="squad", dtype=self.dtype_policy)
         self.squad.initializer = initializers.TruncatedNormal(stddev=HEAD_INITIALIZER_STDDEV)
 

@@ -9,20 +9,25 @@ import keras
 from keras import layers, ops
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import require_int
 from bert_tf.modeling.heads import OutputProjection
 from bert_tf.modeling.models import BertBase
+from bert_tf.modeling.serializable import BertLayer
 
 NER_HEAD_VARIABLES = ("cls/ner/output_weights", "cls/ner/output_bias")
 
 
-class TokenClassifierHead(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TokenClassifierHead(BertLayer):
     """`cls/`: dropout (`hidden_dropout_prob`) on the sequence output, then `ner/output_weights`/`output_bias`.
 
     Call with `sequence_output` [B, S, H] (the compute dtype); returns float32 logits [B, S, num_labels].
     """
 
+    extra_arguments = ("num_labels",)
+
     def __init__(self, config: BertConfig, num_labels: int, name: str = "cls", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.num_labels = num_labels
         self.dropout = layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
         self.ner = OutputProjection(config, num_outputs=num_labels, name="ner", dtype=self.dtype_policy)
@@ -50,11 +55,11 @@ class BertTokenClassifier(BertBase):
     Returns a dict: `logits` float32 [B, S, num_labels] (padding positions included; mask them).
     """
 
+    extra_arguments = ("num_labels",)
+
     def __init__(self, config: BertConfig, num_labels: int, name="bert_token_classifier", **kwargs):
         super().__init__(config, name=name, **kwargs)
-        if int(num_labels) < 1:
-            raise ValueError(f"num_labels must be >= 1, got {num_labels}")
-        self.num_labels = int(num_labels)
+        self.num_labels = require_int("num_labels", num_labels)
         # The pooler (`bert/pooler/*`) is kept for the checkpoint but takes no part: like the original
         # optimizer, which skips variables without a gradient, it gets neither updates nor Adam slots.
         self.bert.pooler.trainable = False
@@ -65,7 +70,3 @@ class BertTokenClassifier(BertBase):
     def call(self, inputs, training=False):
         sequence_output = self._encode(inputs, training)["sequence_output"]
         return {"logits": self.cls(sequence_output, training=training)}
-
-    def get_config(self):
-        """`BertBase.get_config` plus `num_labels`."""
-        return {**super().get_config(), "num_labels": self.num_labels}

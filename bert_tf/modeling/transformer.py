@@ -1,17 +1,20 @@
 """One post-LN transformer block (`bert/encoder/layer_N/*`) and the stack of them (`bert/encoder/`)."""
+import keras
 from keras import layers
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import Attention, DenseResidualLayerNorm
 from bert_tf.modeling.initializers import bert_initializer
+from bert_tf.modeling.serializable import BertLayer
 
 
-class Intermediate(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Intermediate(BertLayer):
     """`intermediate/dense`: [B, S, H] -> activation(x W + b) [B, S, intermediate_size]."""
 
     def __init__(self, config: BertConfig, name: str = "intermediate", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
         self.dense = layers.Dense(
             config.intermediate_size,
@@ -29,7 +32,8 @@ class Intermediate(layers.Layer):
         return self.dense(hidden_states)
 
 
-class TransformerBlock(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerBlock(BertLayer):
     """`layer_N/`: attention, then feed-forward, each followed by dropout, residual and LayerNorm.
 
     Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns [B, S, H]. With
@@ -38,7 +42,7 @@ class TransformerBlock(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str, **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.attention = Attention(config, dtype=self.dtype_policy)
         self.intermediate = Intermediate(config, dtype=self.dtype_policy)
         self.block_output = DenseResidualLayerNorm(
@@ -58,7 +62,8 @@ class TransformerBlock(layers.Layer):
         return self.block_output(intermediate_output, attention_output, training=training)
 
 
-class TransformerEncoder(layers.Layer):
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerEncoder(BertLayer):
     """`encoder/`: `num_hidden_layers` blocks named `layer_0` ... `layer_{L-1}`.
 
     Call with `hidden_states` [B, S, H] and `mask_bias` [B, 1, 1, S]; returns the list of every
@@ -67,7 +72,7 @@ class TransformerEncoder(layers.Layer):
     """
 
     def __init__(self, config: BertConfig, name: str = "encoder", **kwargs):
-        super().__init__(name=name, **kwargs)
+        super().__init__(config, name=name, **kwargs)
         self.blocks = [
             TransformerBlock(config, name=f"layer_{index}", dtype=self.dtype_policy)
             for index in range(config.num_hidden_layers)

@@ -74,7 +74,7 @@ Ops and TF Serving:
   or at least its `wordpiece_tokenizer` and `normalize_ops` kernels); without them loading fails
   with "Op type not registered 'WordpieceTokenizeWithOffsets'". From Python, `import tensorflow_text`
   before `tf.saved_model.load`.
-* Checked (tests/test_serving.py, opt-in `BERT_TF_COMPAT_PYTHON`): an export written by TF 2.21 loads
+* Checked (tests/serving/test_classifier.py, opt-in `BERT_TF_COMPAT_PYTHON`): an export written by TF 2.21 loads
   in tensorflow 2.12.1 + tensorflow-text 2.12.1, both with `tf.saved_model.load` and as the TF 1
   session graph TF Serving runs, and gives the same outputs (1e-5); every other op is registered in
   core TF 2.12. TF 2.12 logs a harmless error line, "NodeDef mentions attribute debug_name
@@ -88,6 +88,7 @@ from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 
+from bert_tf.errors import require_int
 from bert_tf.serving.export import (
     IDS_SIGNATURE,
     MIN_TF_SERVING_VERSION,
@@ -106,7 +107,7 @@ from bert_tf.serving.export import (
     save_and_publish,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
-from bert_tf.tokenization.in_graph import InGraphBertTokenizer, positive_int
+from bert_tf.tokenization.in_graph import InGraphBertTokenizer
 
 __all__ = [
     "SERVING_SIGNATURE",
@@ -153,7 +154,7 @@ class ClassifierServingModule(ServingModule):
         self.label_strings = [str(label) for label in label_list]
         self.cls_id = int(tokenizer.cls_id)
         self.sub_batch_size = (None if sub_batch_size is None
-                               else positive_int("sub_batch_size", sub_batch_size))
+                               else require_int("sub_batch_size", sub_batch_size))
         # A plain function closing over the model: keeps the Keras model out of the object graph.
         self._model_logits = model_function(model, ("logits",), jit_compile)
         self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),

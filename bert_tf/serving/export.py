@@ -30,8 +30,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from bert_tf import tokenization
-from bert_tf.errors import InputError
-from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer, positive_int
+from bert_tf.errors import InputError, require_int
+from bert_tf.tokenization.in_graph import TENSORFLOW_TEXT_OPS, InGraphBertTokenizer
 
 __all__ = [
     "SERVING_SIGNATURE",
@@ -230,7 +230,7 @@ def check_model_fits(model, vocab_file: str, max_seq_length) -> int:
       InputError: `max_seq_length` is not a positive integer or exceeds `max_position_embeddings`.
       ValueError: the vocabulary has more tokens than the model's `vocab_size`.
     """
-    max_seq_length = positive_int("max_seq_length", max_seq_length)
+    max_seq_length = require_int("max_seq_length", max_seq_length)
     limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if limit is not None and max_seq_length > limit:
         raise InputError(f"max_seq_length={max_seq_length} is longer than the model's "

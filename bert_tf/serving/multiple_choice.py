@@ -33,6 +33,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
+from bert_tf.errors import require_int
 from bert_tf.serving.export import (
     MODEL_INPUTS,
     PAD_TO_MULTIPLE_OF,
@@ -44,7 +45,7 @@ from bert_tf.serving.export import (
     save_and_publish,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
-from bert_tf.tokenization.in_graph import InGraphBertTokenizer, positive_int
+from bert_tf.tokenization.in_graph import InGraphBertTokenizer
 
 __all__ = ["MultipleChoiceServingModule", "export_multiple_choice"]
 
@@ -63,7 +64,7 @@ class MultipleChoiceServingModule(ServingModule):
     def __init__(self, model, tokenizer: InGraphBertTokenizer, sub_batch_size: Optional[int] = SUB_BATCH_SIZE,
                  jit_compile: bool = False):
         super().__init__(model, tokenizer, name="bert_multiple_choice_serving")
-        self.sub_batch_size = None if sub_batch_size is None else positive_int("sub_batch_size", sub_batch_size)
+        self.sub_batch_size = None if sub_batch_size is None else require_int("sub_batch_size", sub_batch_size)
         self._model_logits = model_function(model, ("logits",), jit_compile)
         ids_spec = [tf.TensorSpec([None, None, None], tf.int32, name=name) for name in MODEL_INPUTS]
         self.serve_ids = tf.function(self._serve_ids, input_signature=ids_spec, autograph=False)

@@ -41,7 +41,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from bert_tf.conventions import split_tag
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 from bert_tf.serving.export import (
     PAD_TO_MULTIPLE_OF,
     ServingModule,
@@ -51,7 +51,7 @@ from bert_tf.serving.export import (
     save_and_publish,
 )
 from bert_tf.serving.text_offsets import max_context_windows_in_graph, window_spans_in_graph, words_and_pieces
-from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph, positive_int
+from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph
 
 __all__ = ["NerServingModule", "export_ner", "WORD_WHITESPACE"]
 
@@ -82,7 +82,7 @@ class NerServingModule(ServingModule):
             raise InputError(f"max_seq_length must be >= 3 ([CLS] word [SEP]), got {self.max_seq_length}")
         max_pieces = self.max_seq_length - 2
         self.window_stride = (max(1, max_pieces // 2) if window_stride is None
-                              else positive_int("window_stride", window_stride))
+                              else require_int("window_stride", window_stride))
         self.label_strings = [str(label) for label in label_list]
         num_labels = getattr(model, "num_labels", None)
         if not self.label_strings or (num_labels is not None and num_labels != len(self.label_strings)):

@@ -61,7 +61,7 @@ import tensorflow as tf
 
 from bert_tf.conventions import NO_SPAN_NULL_ODDS
 from bert_tf.conventions import SQUAD_WHITESPACE as _SQUAD_WHITESPACE_CHARS
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 from bert_tf.serving.export import (
     PAD_TO_MULTIPLE_OF,
     ServingModule,
@@ -75,7 +75,7 @@ from bert_tf.serving.text_offsets import (
     window_spans_in_graph,
     words_and_pieces,
 )
-from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph, positive_int
+from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph
 
 __all__ = ["SquadServingModule", "export_squad", "NO_SPAN_NULL_ODDS", "SQUAD_WHITESPACE"]
 
@@ -105,10 +105,10 @@ class SquadServingModule(ServingModule):
                  pad_to_max_length: bool = False):
         super().__init__(model, tokenizer, name="bert_squad_serving")
         self.max_seq_length = int(tokenizer.max_seq_length)
-        self.doc_stride = positive_int("doc_stride", doc_stride)
-        self.max_query_length = positive_int("max_query_length", max_query_length)
-        self.n_best_size = positive_int("n_best_size", n_best_size)
-        self.max_answer_length = positive_int("max_answer_length", max_answer_length)
+        self.doc_stride = require_int("doc_stride", doc_stride)
+        self.max_query_length = require_int("max_query_length", max_query_length)
+        self.n_best_size = require_int("n_best_size", n_best_size)
+        self.max_answer_length = require_int("max_answer_length", max_answer_length)
         if self.max_seq_length <= self.max_query_length + 3:
             raise InputError(f"The max_seq_length ({self.max_seq_length}) must be greater than "
                              f"max_query_length ({self.max_query_length}) + 3")

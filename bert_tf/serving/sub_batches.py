@@ -17,7 +17,8 @@ from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
-from bert_tf.tokenization.in_graph import padded_length_in_graph, positive_int
+from bert_tf.errors import require_int
+from bert_tf.tokenization.in_graph import padded_length_in_graph
 
 __all__ = ["map_sorted_sub_batches"]
 
@@ -44,7 +45,7 @@ def map_sorted_sub_batches(function: Callable[[Dict[str, tf.Tensor]], tf.Tensor]
     Raises:
       InputError: `sub_batch_size` is not a positive integer, or bad padding settings.
     """
-    sub_batch_size = positive_int("sub_batch_size", sub_batch_size)
+    sub_batch_size = require_int("sub_batch_size", sub_batch_size)
     num_tokens = tf.reduce_sum(tf.cast(features["input_mask"], tf.int32), axis=1)
     order = tf.argsort(num_tokens, stable=True)
     sorted_features = {key: tf.gather(value, order) for key, value in features.items()}

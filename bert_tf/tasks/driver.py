@@ -23,12 +23,11 @@ import os
 import re
 from typing import Any, Dict, Optional, Tuple
 
-import numpy as np
 from absl import logging
 
 from bert_tf import checkpoint as checkpoint_io
 from bert_tf import files
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 from bert_tf.tasks import feature_cache
 from bert_tf.tasks.base import Split, Task
 from bert_tf.training import datasets, optimization, precision, restore, sharding, strategies, workspace
@@ -74,10 +73,7 @@ def check_config(task: Task) -> None:
             raise InputError(f"{task.name} has no --{mode}; its modes: {', '.join('--' + name for name in task.modes)}")
     config.options.validate()
     config.recipe.validate(config.do_train)
-    value = config.max_seq_length
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < task.min_seq_length:
-        raise InputError(f"--max_seq_length must be an integer >= {task.min_seq_length} (room for [CLS] and "
-                         f"[SEP]), got {value!r}")
+    require_int("--max_seq_length", config.max_seq_length, task.min_seq_length)  # [CLS] a [SEP] (b [SEP])
     task.check_config()
     if config.options.export_dir:
         if not task.has_export:

@@ -31,7 +31,7 @@ Every character class in the regular expressions is enumerated from Python's `un
 tokenizer is built (RE2's `\\p{..}` tables follow a newer Unicode version than Python's), so the graph
 classifies characters exactly like `FullTokenizer` in the Python that built it.
 
-Ops in a saved graph (checked by tests/test_text_graph.py): core TensorFlow only (`UnicodeTranscode`,
+Ops in a saved graph (checked by tests/tokenization/test_in_graph.py): core TensorFlow only (`UnicodeTranscode`,
 `StaticRegexReplace`, `StringSplitV2`, `StringLength`, `StringLower`, `UnicodeDecode`,
 `UnicodeEncode`, `LowerBound`, `HashTableV2`, `InitializeTableFromTextFileV2`,
 `LookupTableFindV2`, `RaggedTensorToTensor`, `GatherV2`, `SelectV2`, ...) plus exactly these
@@ -62,7 +62,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from bert_tf import tokenization
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 
 try:  # tensorflow_text registers its ops on import.
     import tensorflow_text as _tf_text
@@ -74,7 +74,6 @@ __all__ = [
     "InGraphBertTokenizer",
     "TENSORFLOW_TEXT_OPS",
     "check_padding",
-    "positive_int",
     "pack_ids_in_graph",
     "padded_length_in_graph",
     "truncated_pair_lengths_in_graph",
@@ -173,17 +172,6 @@ def truncated_pair_lengths_in_graph(length_a: tf.Tensor, length_b: tf.Tensor,
     return new_a, new_b
 
 
-def positive_int(name: str, value) -> int:
-    """`value` as an int after checking that it is a positive integer (not a bool).
-
-    Raises:
-      InputError: naming `name`.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def check_padding(max_seq_length: int, pad_to_multiple_of: Optional[int] = None,
                   padded_lengths: Optional[Sequence[int]] = None
                   ) -> Tuple[Optional[int], Optional[Tuple[int, ...]]]:
@@ -204,7 +192,7 @@ def check_padding(max_seq_length: int, pad_to_multiple_of: Optional[int] = None,
     if pad_to_multiple_of is not None and padded_lengths is not None:
         raise InputError("give pad_to_multiple_of or padded_lengths, not both")
     if pad_to_multiple_of is not None:
-        return positive_int("pad_to_multiple_of", pad_to_multiple_of), None
+        return require_int("pad_to_multiple_of", pad_to_multiple_of), None
     if padded_lengths is not None:
         lengths = sorted({int(length) for length in padded_lengths} | {int(max_seq_length)})
         bad = [length for length in lengths if not 1 <= length <= max_seq_length]

@@ -1,6 +1,6 @@
 """Every use and override of Keras optimizer internals in bert_tf, in one place.
 
-Written against Keras 3.15 (3.15.1, TensorFlow 2.21, TensorFlow backend). `tests/test_keras_overrides.py`
+Written against Keras 3.15 (3.15.1, TensorFlow 2.21, TensorFlow backend). `tests/training/test_keras_overrides.py`
 checks each entry below against the installed Keras (the method still exists with the same signature, the
 attribute is still set, the Keras code an override re-implements is unchanged) and fails with a message
 naming it when Keras changes; after re-checking this file against a new Keras, add its major.minor to

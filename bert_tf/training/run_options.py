@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Tuple
 
 from absl import logging
 
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 
 BERT_CONFIG_NAME = "bert_config.json"
 VOCAB_NAME = "vocab.txt"
@@ -202,11 +202,11 @@ class RunOptions:
         if not self.output_dir:
             raise InputError("--output_dir is required")
         for name in ("save_checkpoints_steps", "iterations_per_loop", "log_every_steps"):
-            _require_positive_int(name, getattr(self, name))
+            require_int(f"--{name}", getattr(self, name))
         if self.keep_checkpoint_max is not None and self.keep_checkpoint_max < 0:
             raise InputError(f"--keep_checkpoint_max must be >= 0, got {self.keep_checkpoint_max}")
         if self.max_train_steps is not None:
-            _require_positive_int("max_train_steps", self.max_train_steps)
+            require_int("--max_train_steps", self.max_train_steps)
         try:
             self.dtype = precision.canonical_dtype(self.dtype)
         except ValueError as error:
@@ -279,7 +279,7 @@ class FineTuningOptions:
     def validate(self, do_train: bool) -> None:
         """Raises InputError naming the first invalid flag (the recipe is checked only for training)."""
         for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
-            _require_positive_int(name, getattr(self, name))
+            require_int(f"--{name}", getattr(self, name))
         if do_train:
             if not self.learning_rate > 0:
                 raise InputError(f"--learning_rate must be > 0, got {self.learning_rate}")
@@ -301,8 +301,3 @@ class FineTuningOptions:
             raise InputError(f"{num_examples} training examples / train_batch_size {self.train_batch_size} * "
                              f"num_train_epochs {self.num_train_epochs} gives 0 training steps")
         return num_train_steps, int(num_train_steps * self.warmup_proportion)
-
-
-def _require_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__") or value < 1:
-        raise InputError(f"--{name} must be a positive integer, got {value!r}")

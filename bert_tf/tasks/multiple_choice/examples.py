@@ -96,12 +96,16 @@ def _label(value, num_choices: int, where: str) -> int:
 
 def _example(guid: str, context, choices: Sequence, label, where: str) -> MultipleChoiceExample:
     """Checks one question's texts and label; `label` None when the file has none."""
-    if not isinstance(context, str) or not context.strip():
+    if not isinstance(context, str):
+        raise InputError(f"{where}: the context is not a string")
+    if not context.strip():
         raise InputError(f"{where}: the context is empty")
     if len(choices) < MIN_CHOICES:
         raise InputError(f"{where}: {len(choices)} choice(s); a question needs at least {MIN_CHOICES}")
     for index, choice in enumerate(choices):
-        if not isinstance(choice, str) or not choice.strip():
+        if not isinstance(choice, str):
+            raise InputError(f"{where}: choice {index} is not a string")
+        if not choice.strip():
             raise InputError(f"{where}: choice {index} is empty")
     return MultipleChoiceExample(guid, context, list(choices),
                                  None if label is None else _label(label, len(choices), where))

@@ -27,13 +27,12 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import files
 from bert_tf.checkpoint import latest_checkpoint
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 from bert_tf.modeling.token_classification import NER_HEAD_VARIABLES, BertTokenClassifier
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
 from bert_tf.tasks.ner import examples, metrics, predictions
@@ -107,10 +106,8 @@ class NerTask(Task):
             raise InputError("--data_dir is required")
         if config.data_dir and not files.tf_gfile().isdir(config.data_dir):
             raise InputError(f"--data_dir {config.data_dir} is not a folder")
-        stride = config.window_stride
-        if stride is not None and (isinstance(stride, bool) or not isinstance(stride, (int, np.integer))
-                                   or stride < 1):
-            raise InputError(f"--window_stride must be an integer >= 1, got {stride!r}")
+        if config.window_stride is not None:
+            require_int("--window_stride", config.window_stride)
 
     # -- inputs ---------------------------------------------------------------------------------------
     def data_files(self) -> Dict[str, str]:

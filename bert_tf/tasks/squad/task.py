@@ -36,12 +36,11 @@ import dataclasses
 import random
 from typing import Dict, Optional
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import files
-from bert_tf.errors import InputError
+from bert_tf.errors import InputError, require_int
 from bert_tf.modeling.question_answering import SQUAD_HEAD_VARIABLES, BertQuestionAnswering
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
 from bert_tf.tasks.squad import features as squad_features
@@ -116,9 +115,7 @@ class SquadTask(Task):
         """The window and post-processing flags (also what an export needs); raises InputError."""
         config = self.config
         for name in _WINDOW_FLAGS:
-            value = getattr(config, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InputError(f"--{name} must be a positive integer, got {value!r}")
+            require_int(f"--{name}", getattr(config, name))
         if config.max_seq_length <= config.max_query_length + 3:
             raise InputError(f"The max_seq_length ({config.max_seq_length}) must be greater than max_query_length "
                              f"({config.max_query_length}) + 3")

@@ -1,0 +1,95 @@
+"""Tests for bert_tf.tasks.ner.features: windows that cover every word exactly once (each word labeled where it
+has most context), and their TFRecords."""
+import random
+
+import pytest
+
+from bert_tf.tasks.ner import examples, features
+from tests.tasks.ner.test_examples import CONLL_TEXT
+
+
+@pytest.fixture(scope="module")
+def conll_words(data_dir):
+    parsed = examples.read_conll_file(str(data_dir / "conll2003" / "train.txt"))
+    return [word for sentence in parsed.sentences[:400] for word in sentence.words]
+
+
+def test_window_spans_and_max_context():
+    assert features.window_spans(0, 6, 3) == []
+    assert features.window_spans(5, 6, 3) == [(0, 5)]
+    assert features.window_spans(13, 6, 3) == [(0, 6), (3, 6), (6, 6), (9, 4)]
+    spans = features.window_spans(13, 6, 3)
+    assert [features.max_context_window(spans, position) for position in range(13)] == [
+        0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3]  # ties go to the earlier window
+
+
+def check_windows_cover_every_word_once(windows, sentence_index, words, tokenizer, max_seq_length, label_ids):
+    pieces = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word)) for word in words]
+    seen = []
+    for window in windows:
+        assert window.sentence_index == sentence_index
+        assert len(window.input_ids) <= max_seq_length
+        assert window.input_ids[0] == tokenizer.vocab["[CLS]"] and window.input_ids[-1] == tokenizer.vocab["[SEP]"]
+        for position, word_index, label_id in zip(window.positions, window.word_indices, window.label_ids):
+            word_pieces = pieces[word_index]
+            end = min(len(window.input_ids) - 1, position + len(word_pieces))
+            assert window.input_ids[position:end] == word_pieces[:end - position]  # the first piece(s)
+            assert label_id == label_ids[word_index]
+            seen.append(word_index)
+        padded = window.padded_label_ids(max_seq_length)
+        assert sum(label != -1 for label in padded) == len(window.positions)
+    with_pieces = [index for index, word_pieces in enumerate(pieces) if word_pieces]
+    assert sorted(seen) == with_pieces  # every word with pieces exactly once
+
+
+@pytest.mark.parametrize("num_words, max_seq_length", [(1000, 32), (1000, 128), (40, 16), (7, 128)])
+def test_windows_cover_every_word_exactly_once(tiny_tokenizer, conll_words, num_words, max_seq_length):
+    rng = random.Random(num_words + max_seq_length)
+    words = [rng.choice(conll_words) for _ in range(num_words)]
+    words[3] = "supercalifragilisticexpialidocious-antidisestablishmentarianism"  # many pieces
+    label_ids = [rng.randrange(9) for _ in words]
+    windows, empty = features.sentence_windows(5, words, label_ids, tiny_tokenizer, max_seq_length)
+    assert empty == 0
+    check_windows_cover_every_word_once(windows, 5, words, tiny_tokenizer, max_seq_length, label_ids)
+    if num_words == 1000:
+        assert len(windows) > 1
+
+
+def test_each_word_is_labeled_where_it_has_most_context(tiny_tokenizer):
+    words = [f"w{index}" for index in range(60)]  # "w", "##0", ...: several pieces per word
+    windows, _ = features.sentence_windows(0, words, [0] * 60, tiny_tokenizer, 16, stride=4)
+    piece_ids, first_pieces = features.word_pieces(tiny_tokenizer, words)
+    spans = features.window_spans(len(piece_ids), 14, 4)
+    by_word = {word: (index, position) for index, window in enumerate(windows)
+               for word, position in zip(window.word_indices, window.positions)}
+    kept = [index for index, (start, length) in enumerate(spans)
+            if any(features.max_context_window(spans, piece) == index for piece in first_pieces)]
+    for word_index, first_piece in enumerate(first_pieces):
+        best = features.max_context_window(spans, first_piece)
+        window_index, position = by_word[word_index]
+        assert kept[window_index] == best and position == first_piece - spans[best][0] + 1
+
+
+def test_tfrecords_hold_padded_windows(tmp_path, tiny_tokenizer):
+    import tensorflow as tf
+
+    from bert_tf.training import datasets
+
+    conll = examples.parse_conll("t.txt", CONLL_TEXT)
+    label_list = examples.label_list_from_training(conll)
+    converted = features.convert_file(conll, label_list, tiny_tokenizer, 16)
+    path = str(tmp_path / "train.tf_record")
+    assert features.write_windows(converted.windows, path, 16, num_padding=2) == len(converted.windows) + 2
+    layout = features.record_layout(16, with_labels=True)
+    datasets.check_records(path, layout, len(converted.windows) + 2)
+    with pytest.raises(ValueError, match="records, 3 expected"):
+        datasets.check_records(path, layout, 3)
+    batch = next(iter(datasets.inference_dataset(path, features.record_layout(16, with_labels=False), 5)))
+    assert sorted(batch) == ["input_ids", "input_mask", "segment_ids"] and batch["input_ids"].shape == (5, 8)  # the longest window (4 words + 2) rounded up to 8
+    records = list(tf.data.TFRecordDataset(path).batch(10).as_numpy_iterator())[0]
+    parsed, label_ids = layout.split_labels(layout.parse(tf.constant(records)))
+    first = converted.windows[0]
+    assert label_ids.shape == (5, 8)
+    assert label_ids[0].numpy().tolist() == first.padded_label_ids(16)[:8]
+    assert parsed["input_mask"][0].numpy().tolist()[:len(first.input_ids)] == [1] * len(first.input_ids)
+    assert label_ids[-1].numpy().tolist() == [-1] * 8 and parsed["input_ids"][-1].numpy().sum() == 0
