@@ -5,9 +5,10 @@
     --do_lower_case=True --init_checkpoint=/tmp/mrpc_output --max_seq_length=128 \\
     --export_dir=/tmp/mrpc_serving
 
-`--task_name` is a GLUE task (MRPC, SST-2, STS-B, ...: the classifier), or a registered task: `squad`, `ner`,
-`swag` (multiple choice). `--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a folder with a
-`checkpoint` state file such as the training run's `--output_dir`); it must contain the task's head (the
+`--task_name` is a GLUE task (MRPC, SST-2, STS-B, ...: the classifier), `csv`, `tsv` or `jsonl` (a classifier of
+your own files: `--text_b_column`, `--regression`, `--multi_label`, `--label_list` as in its run), or a registered
+task: `squad`, `ner`, `swag` (multiple choice). `--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a
+folder with a `checkpoint` state file such as the training run's `--output_dir`); it must contain the task's head (the
 classifier's `output_weights`/`output_bias` for the task's number of labels, `cls/squad/*`, `cls/ner/*`,
 `cls/multiple_choice/*`). `--bert_dir` fills `--vocab_file` and `--bert_config_file` from a released model
 folder (explicit flags win). Writes `<export_dir>/<unix time>/` (TF Serving's layout) and prints its path;
@@ -55,6 +56,13 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                   "SQuAD 2.0: unanswerable when null score - best span score exceeds this.")
     define.integer("window_stride", None, "NER: word pieces between the starts of a long text's windows "
                                           "(default: half a window).")
+    # Your own classification files (--task_name=csv, tsv or jsonl): run_classifier.py's names.
+    define.string("text_b_column", None, "Your own files: the run had a second text (any value: pairs).")
+    define.string("label_list", None, "Your own files: the labels in id order (default: label_list.txt next to "
+                                      "the checkpoint).")
+    define.boolean("regression", False, "Your own files: a regression run.")
+    define.boolean("multi_label", False, "Your own files: a multi-label run.")
+    define.number("threshold", 0.5, "Multi-label: the labels of at least this probability are the answer.")
 
 
 class ExportError(InputError):
@@ -82,14 +90,14 @@ def _task_name(flag_values) -> str:
     from bert_tf.tasks.classification import examples as glue
 
     name = flag_values.task_name.strip().lower()
-    if name in glue.PROCESSORS:
+    if name in glue.PROCESSORS or name in ("csv", "tsv", "jsonl"):
         return "classification"
     if name in base.task_names() and name not in ("classification", "feature_extraction"):
         return name
     try:
         glue.get_processor(name)
     except ValueError as error:
-        raise ExportError(f"{error}; or one of: squad, ner, swag") from None
+        raise ExportError(f"{error}; or one of: csv, tsv, jsonl, squad, ner, swag") from None
     return "classification"
 
 
@@ -108,6 +116,8 @@ def task_from_flags(flag_values):
     shared = {field.name for field in dataclasses.fields(TaskConfig)}
     own = {field.name: flag_values[field.name].value for field in dataclasses.fields(task_class.config_type)
            if field.name not in shared and field.name in flag_values}
+    if isinstance(own.get("label_list"), str):
+        own["label_list"] = [label.strip() for label in own["label_list"].split(",") if label.strip()]
     return task_class(task_class.config_type(
         model=_model_files(flag_values), options=RunOptions(output_dir="", export_dir=flag_values.export_dir),
         max_seq_length=flag_values.max_seq_length, **own))

@@ -8,8 +8,11 @@
 Every flag of the original is accepted (`--task` is an alias of `--task_name`, any case); `--bert_dir` sets
 the three model flags from a released model folder (explicit flags win). Added: `--strategy`, `--use_xla`,
 `--dtype`, `--pad_to_max_length`, `--group_by_length`, `--seed`, `--keep_checkpoint_max`, `--export_dir`,
-`--max_train_steps`, `--log_every_steps`. Re-running a command after an interruption resumes training from
-the newest checkpoint in `--output_dir`. Bad input exits with status 1 and a one-line message.
+`--max_train_steps`, `--log_every_steps`, and your own files: `--task=csv|tsv|jsonl` with `--text_a_column`,
+`--text_b_column`, `--label_column`, `--header`, `--label_list`, `--regression`, `--multi_label`,
+`--label_delimiter`, `--threshold`, `--train_file`, `--eval_file`, `--predict_file`. Re-running a command after
+an interruption resumes training from the newest checkpoint in `--output_dir`. Bad input exits with status 1
+and a one-line message.
 Library code: `bert_tf.tasks.classification.task` (run by `bert_tf.tasks.driver`).
 """
 
@@ -26,7 +29,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     # The original's flags.
     define.string("data_dir", None, "The input data dir. Should contain the .tsv files (or other data files) "
                                     "for the task.")
-    define.string("task_name", None, "The name of the task to train (any case: MRPC, CoLA, SST-2, ...).")
+    define.string("task_name", None, "The name of the task to train (any case: MRPC, CoLA, SST-2, ...), or csv, "
+                                     "tsv, jsonl for your own files.")
     define.alias("task", "task_name")
     define.string("output_dir", None, "The output directory where the model checkpoints will be written.")
     cli.define_model_flags(define)
@@ -40,16 +44,41 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     # Additions.
     cli.define_run_flags(define)
     cli.define_padding_flags(define)
+    # Your own files (--task=csv, tsv or jsonl).
+    define.string("train_file", None, "Your own files: the training file (default: <data_dir>/train.<ext>).")
+    define.string("eval_file", None, "Your own files: the dev file (default: <data_dir>/dev.<ext>).")
+    define.string("predict_file", None, "Your own files: the test file (default: <data_dir>/test.<ext>).")
+    define.string("text_a_column", "text_a", "Your own files: the text column, a header name or a 0-based index "
+                                             "(JSON lines: a key).")
+    define.string("text_b_column", None, "Your own files: the second text's column (none: single sentences).")
+    define.string("label_column", "label", "Your own files: the label column (a test file may lack it).")
+    define.boolean("header", None, "Your own CSV/TSV files: the first row is a header (--noheader: it is not; "
+                                   "default: detected, and assumed when a column is given by name).")
+    define.string("label_list", None, "Your own files: the labels in id order, comma-separated (default: the "
+                                      "training file's labels, sorted, saved to output_dir/label_list.txt).")
+    define.boolean("regression", False, "Your own files: the label is a number (MSE loss, Pearson, Spearman).")
+    define.boolean("multi_label", False, "Your own files: each row has any number of labels (sigmoid "
+                                         "cross-entropy; micro/macro F1, exact match, per-label F1).")
+    define.string("label_delimiter", ",", "Multi-label: the separator of a row's labels.")
+    define.number("threshold", 0.5, "Multi-label: a label is predicted at this probability or more.")
 
 
 def config_from_flags(flag_values):
     """The `bert_tf.tasks.classification.task.ClassifierConfig` for parsed flags (`--bert_dir` filled in)."""
     from bert_tf.tasks.classification.task import ClassifierConfig
+    from bert_tf.tasks.classification.user_files import parse_column
 
+    labels = flag_values.label_list
     return ClassifierConfig(
         task_name=flag_values.task_name,
         data_dir=flag_values.data_dir,
         **cli.fine_tuning_config_fields(flag_values),
+        train_file=flag_values.train_file, eval_file=flag_values.eval_file, predict_file=flag_values.predict_file,
+        text_a_column=parse_column(flag_values.text_a_column), text_b_column=parse_column(flag_values.text_b_column),
+        label_column=parse_column(flag_values.label_column), header=flag_values.header,
+        label_list=[label.strip() for label in labels.split(",") if label.strip()] if labels else None,
+        regression=flag_values.regression, multi_label=flag_values.multi_label,
+        label_delimiter=flag_values.label_delimiter, threshold=flag_values.threshold,
     )
 
 
@@ -62,16 +91,21 @@ def apply_first_run_defaults(flag_values) -> None:
     """
     notes = cli.default_modes(flag_values, ("do_train", "do_eval"))
     task = flag_values.task_name
+    own_files = bool(task) and task.lower() in ("csv", "tsv", "jsonl")
     if task:
         from bert_tf.tasks.classification import examples as glue
 
         processor = glue.PROCESSORS.get(task.lower())
         folder = glue.GLUE_FOLDERS.get(processor.task_name, task) if processor else task
-        notes += cli.use_environment_defaults(flag_values, "GLUE_DIR", folder)
+        notes += cli.use_environment_defaults(flag_values, None if own_files else "GLUE_DIR", folder)
         notes += cli.default_output_dir(flag_values, task.lower())
+    split_files = {"do_train": "train_file", "do_eval": "eval_file", "do_predict": "predict_file"}
+    files_given = all(flag_values[name].value for mode, name in split_files.items() if flag_values[mode].value)
     cli.require([
-        (task, "--task_name (or --task) is required, e.g. --task=MRPC"),
-        (flag_values.data_dir, "--data_dir is required (or set $GLUE_DIR to the folder holding the GLUE tasks)"),
+        (task, "--task_name (or --task) is required, e.g. --task=MRPC, or --task=csv for your own files"),
+        (flag_values.data_dir or (own_files and files_given),
+         "--data_dir is required (or --train_file, --eval_file, --predict_file for your own files)" if own_files
+         else "--data_dir is required (or set $GLUE_DIR to the folder holding the GLUE tasks)"),
         cli.model_requirement(flag_values),
     ])
     cli.log_notes(notes)

@@ -4,7 +4,10 @@
     --max_seq_length=128 --train_batch_size=32 --learning_rate=5e-5 --num_train_epochs=3 --output_dir=out/ner
 
 `--data_dir` holds `train.txt`, `dev.txt` (or `valid.txt`) and `test.txt` (`--predict_file` tags any other
-file). Every word gets one tag (long sentences are split into overlapping windows, never truncated);
+file); also CoNLL columns with other extensions (`--word_column`, `--tag_column`), JSON lines of tokens and
+tags, or CLUENER's JSON lines of character spans (`--data_format`), tags in IOB1, IOB2, BIOES or BMES
+(`--tag_scheme`; predictions are written back in the input's format and scheme). Every word gets one tag
+(long sentences are split into overlapping windows, never truncated);
 `eval_results.txt` has the entity-level precision/recall/F1 of conlleval, `test_predictions.txt` is
 conlleval's `word gold predicted` input. The model flags, `--bert_dir`, the TPU flags and this project's run
 flags (`--strategy`, `--dtype`, `--use_xla`, `--seed`, ...) are those of run_classifier.py. Re-running a
@@ -24,9 +27,10 @@ _PROGRAM = "run_ner.py"
 def define_flags(flag_values: flags.FlagValues) -> None:
     """Defines run_ner.py's flags: run_classifier.py's, less `task_name`, plus `predict_file`."""
     define = cli.FlagDefiner(flag_values)
-    define.string("data_dir", None, "The folder of the CoNLL files: train.txt, dev.txt (or valid.txt), test.txt.")
-    define.string("predict_file", None, "A CoNLL file to tag with --do_predict instead of <data_dir>/test.txt "
-                                        "(a tag column is optional).")
+    define.string("data_dir", None, "The folder of the data files: train, dev (or valid), test (.txt, .conll, "
+                                    ".ner, .tsv, .jsonl or .json).")
+    define.string("predict_file", None, "A file to tag with --do_predict instead of <data_dir>/test.* (tags are "
+                                        "optional).")
     define.string("output_dir", None, "The output directory where the model checkpoints will be written.")
     cli.define_model_flags(define)
     define.integer("max_seq_length", 128, "The maximum total input sequence length after WordPiece tokenization; "
@@ -39,6 +43,14 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     cli.define_tpu_flags(define)
     cli.define_run_flags(define)
     cli.define_padding_flags(define, unit="window", group_by_length=True)  # no original batching to keep
+    define.choice("data_format", "auto", ["auto", "conll", "jsonl", "spans"],
+                  "conll: word and tag columns; jsonl: {\"tokens\", \"tags\"} per line; spans: CLUENER's "
+                  "{\"text\", \"label\": {type: {entity: [[start, end]]}}} per line (tagged per character). "
+                  "auto: detected from each file.")
+    define.choice("tag_scheme", "auto", ["auto", "iob1", "iob2", "bioes", "bmes"],
+                  "The tags' scheme (auto: detected). Predictions are written in the input's scheme.")
+    define.integer("word_column", 0, "CoNLL files: the word's column (0-based; negative counts from the end).")
+    define.integer("tag_column", -1, "CoNLL files: the tag's column (default: the last).")
 
 
 def config_from_flags(flag_values):
@@ -49,6 +61,10 @@ def config_from_flags(flag_values):
         data_dir=flag_values.data_dir,
         **cli.fine_tuning_config_fields(flag_values),
         predict_file=flag_values.predict_file,
+        data_format=flag_values.data_format,
+        tag_scheme=flag_values.tag_scheme,
+        word_column=flag_values.word_column,
+        tag_column=flag_values.tag_column,
     )
 
 
@@ -61,7 +77,7 @@ def apply_first_run_defaults(flag_values) -> None:
     needs_data_dir = flag_values.do_train or flag_values.do_eval or not flag_values.predict_file
     cli.require([
         (not needs_data_dir or flag_values.data_dir,
-         "--data_dir is required: the folder of train.txt, dev.txt (or valid.txt) and test.txt"),
+         "--data_dir is required: the folder of train.txt, dev.txt (or valid.txt) and test.txt (or .jsonl, ...)"),
         cli.model_requirement(flag_values),
     ])
     cli.log_notes(notes)

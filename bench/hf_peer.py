@@ -88,3 +88,45 @@ def run_peer_worker(python: str, script: str, peer_folder: str, *arguments: str)
     if completed.returncode != 0:
         raise RuntimeError(f"the peer failed ({' '.join(command)}):\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def random_rows(num_rows: int, batch_size: int, seed: int):
+    """Endless random batches of row indexes: a new order each epoch, its last partial batch dropped."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(num_rows, generator=generator).tolist()
+        for start in range(0, num_rows - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+def train_peer_steps(model, batches, num_steps: int, learning_rate: float, warmup_steps: int = 2):
+    """Trains the peer `num_steps` steps on `batches` (an iterator of model keyword arguments, `labels`
+    included): torch AdamW (weight decay 0.01, not on biases and LayerNorm), linear warmup (10%) and decay,
+    gradient clipping 1.0. Returns (seconds, examples) of the timed steps (all but the first `warmup_steps`)."""
+    import time
+
+    import torch
+    import transformers
+
+    no_decay = [parameter for name, parameter in model.named_parameters() if "bias" in name or "LayerNorm" in name]
+    decay = [parameter for name, parameter in model.named_parameters() if not ("bias" in name or "LayerNorm" in name)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=learning_rate, eps=1e-6)
+    schedule = transformers.get_linear_schedule_with_warmup(optimizer, int(num_steps * 0.1), num_steps)
+    seconds, examples = 0.0, 0
+    model.train()
+    for step in range(num_steps):
+        batch = next(batches)
+        started = time.perf_counter()
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step >= warmup_steps:
+            seconds += time.perf_counter() - started
+            examples += len(batch["input_ids"])
+    return seconds, examples

@@ -27,7 +27,6 @@ Examples/s are training questions per second, leaving out our first step (tracin
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hf_peer  # noqa: E402  (bench/hf_peer.py)
 import numpy as np  # noqa: E402
+import timing  # noqa: E402  (bench/timing.py)
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(PROJECT_ROOT), "shared"))
@@ -148,7 +148,6 @@ def train_peer(args) -> dict:
     """Trains and evaluates Hugging Face's `BertForMultipleChoice` on the arrays of `write_peer_arrays`. Runs in
     the `--peer_worker` process."""
     import torch
-    import transformers
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.peer_threads or os.cpu_count() or 1)
@@ -158,32 +157,13 @@ def train_peer(args) -> dict:
         num_steps = json.load(reader)["num_steps"]
     num_steps = min(num_steps, args.peer_steps or num_steps)
     arrays = dict(np.load(os.path.join(args.peer_worker, "arrays.npz")))
-    no_decay = [parameter for name, parameter in model.named_parameters() if "bias" in name or "LayerNorm" in name]
-    decay = [parameter for name, parameter in model.named_parameters() if not ("bias" in name or "LayerNorm" in name)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.learning_rate, eps=1e-6)
-    schedule = transformers.get_linear_schedule_with_warmup(optimizer, int(num_steps * 0.1), num_steps)
-    generator = torch.Generator().manual_seed(args.seed)
-    num_train = len(arrays["train_labels"])
-    order, seconds, examples = [], 0.0, 0
-    model.train()
-    for step in range(num_steps):
-        if len(order) < args.train_batch_size:  # a new epoch: a new random order (the last partial batch dropped)
-            order = torch.randperm(num_train, generator=generator).tolist()
-        rows, order = order[:args.train_batch_size], order[args.train_batch_size:]
-        batch = _trimmed(arrays, "train", rows)
-        started = time.perf_counter()
-        loss = model(input_ids=batch["input_ids"], attention_mask=batch["input_mask"],
-                     token_type_ids=batch["segment_ids"],
-                     labels=torch.from_numpy(arrays["train_labels"][rows])).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        if step >= WARMUP_STEPS:
-            seconds += time.perf_counter() - started
-            examples += len(rows)
+    def batches():
+        for rows in hf_peer.random_rows(len(arrays["train_labels"]), args.train_batch_size, args.seed):
+            batch = _trimmed(arrays, "train", rows)
+            yield {"input_ids": batch["input_ids"], "attention_mask": batch["input_mask"],
+                   "token_type_ids": batch["segment_ids"], "labels": torch.from_numpy(arrays["train_labels"][rows])}
+
+    seconds, examples = hf_peer.train_peer_steps(model, batches(), num_steps, args.learning_rate, WARMUP_STEPS)
     return {"examples_per_second": examples / seconds if seconds else float("nan"), "steps": num_steps,
             "train_seconds": seconds, "eval_accuracy": evaluate_peer(model, arrays)}
 
@@ -221,18 +201,6 @@ def run_peer(args, data_dir: str, folder: str):
 
 
 # ------------------------------------------------------------------------------------------------ report
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as reader:
-            info = reader.read()
-    except OSError:
-        return platform.processor() or platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    wanted = [flag for flag in flags if flag.startswith(("avx512f", "avx512_bf16", "avx512_vnni", "amx", "avx2"))]
-    return f"{model} ({', '.join(wanted)})"
-
-
 def format_table(args, ours: dict, peer) -> str:
     import tensorflow as tf
 
@@ -240,7 +208,7 @@ def format_table(args, ours: dict, peer) -> str:
         f"# {args.dataset} (dev accuracy), {os.path.basename(os.path.normpath(args.bert_dir))}: max_seq_length "
         f"{args.max_seq_length}, batch {args.train_batch_size}, lr {args.learning_rate}, {args.num_train_epochs} "
         f"epochs, seed {args.seed}; ours {'grouped by length' if args.group_by_length else 'random batches'}",
-        f"# machine: {_cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}",
+        f"# machine: {timing.cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}",
         "",
         "| | dev accuracy | train examples/s | steps | train time (s) |",
         "|---|---|---|---|---|",

@@ -1,4 +1,5 @@
-"""Timing helper shared by the bench scripts (imported from their own folder)."""
+"""Timing helpers shared by the bench scripts (imported from their own folder)."""
+import platform
 import statistics
 import time
 
@@ -37,3 +38,17 @@ def torch_training_examples_per_second(model, optimizer, batches, warmup_steps: 
             seconds += time.perf_counter() - started
             examples += len(batch["input_ids"])
     return examples / seconds
+
+
+def cpu_model() -> str:
+    """The CPU's model name and its vector/matrix flags that matter here (avx2, avx512f, avx512_bf16,
+    avx512_vnni, amx*), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as reader:
+            info = reader.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = [flag for flag in flags if flag.startswith(("avx512f", "avx512_bf16", "avx512_vnni", "amx", "avx2"))]
+    return f"{model} ({', '.join(wanted)})"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import json
 import os
 import uuid
-from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple, Union
 
 from bert_tf.errors import InputError
 
@@ -166,3 +167,49 @@ def write_tfrecord(records: Iterable[bytes], path: str) -> int:
             gfile.remove(temporary)
         raise
     return count
+
+
+def read_text_file(path: str) -> str:
+    """A user's text file (any TensorFlow file system) decoded as UTF-8, a leading BOM dropped.
+
+    Raises:
+      InputError: the file is missing or unreadable (`path: no such file` / `cannot read`), or not UTF-8
+        (`path:line: not UTF-8 text`, the line of the first bad byte).
+    """
+    path = os.fspath(path)
+    try:
+        if is_remote(path):
+            with tf_gfile().GFile(path, "rb") as reader:
+                data = reader.read()
+        else:
+            with open(path, "rb") as reader:
+                data = reader.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Exception as error:  # OSError, and tf.errors.OpError for remote paths
+        if is_remote(path) and not tf_gfile().exists(path):
+            raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: cannot read ({getattr(error, 'message', error)})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x})") from None
+
+
+def json_objects(path: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """The objects of a JSON-lines text with their 1-based line numbers; blank lines are skipped.
+
+    Raises:
+      InputError: `path:line: not valid JSON (...)` or `path:line: expected a JSON object, got <type>`.
+    """
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise InputError(f"{path}:{line_number}: not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+        yield line_number, record

@@ -287,3 +287,148 @@ def test_subprocess_error_exits_1_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert "run_classifier.py: error: --bert_config_file not found: x" in result.stderr
 
+
+
+# ------------------------------------------------------------------------------------------------
+# Your own files (--task=csv|tsv|jsonl): the same runs as the built-in GLUE tasks, regression, multi-label
+# ------------------------------------------------------------------------------------------------
+
+
+def glue_rows(path):
+    """The header and rows of a GLUE tsv (tab-split, as its processor reads it)."""
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+
+
+def write_csv(path, header, rows):
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as writer:
+        csv.writer(writer).writerows([header, *rows])
+
+
+@pytest.fixture(scope="module")
+def mrpc_csv_dir(mrpc_dir, tmp_path_factory):
+    """The MRPC subset as CSV: other column order, an extra column, a header; the test file without labels."""
+    folder = tmp_path_factory.mktemp("mrpc_csv")
+    for name in ("train", "dev"):
+        _, rows = glue_rows(mrpc_dir / f"{name}.tsv")
+        write_csv(folder / f"{name}.csv", ["quality", "source", "second", "first"],
+                  [[row[0], "msr", row[4], row[3]] for row in rows])
+    _, rows = glue_rows(mrpc_dir / "test.tsv")
+    write_csv(folder / "test.csv", ["id", "second", "first"], [[row[0], row[4], row[3]] for row in rows])
+    return folder
+
+
+def test_mrpc_as_csv_gives_the_built_in_results(trained, mrpc_csv_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    assert run_main("run_classifier", *command_flags(
+        mrpc_csv_dir, output_dir, tiny_ckpt_dir, "--task=csv", "--text_a_column=first", "--text_b_column=second",
+        "--label_column=quality", "--do_train", "--do_eval", "--do_predict", "--save_checkpoints_steps=30",
+        "--log_every_steps=1")) == 0
+    assert (output_dir / "eval_results.txt").read_text() == (trained / "eval_results.txt").read_text()
+    assert (output_dir / "test_results.tsv").read_text() == (trained / "test_results.tsv").read_text()
+    assert (output_dir / "label_list.txt").read_text() == "0\n1\n"
+    # Evaluating again without training reads the label list back from output_dir.
+    assert run_main("run_classifier", *command_flags(
+        mrpc_csv_dir, output_dir, tiny_ckpt_dir, "--task=csv", "--text_a_column=first", "--text_b_column=second",
+        "--label_column=quality", "--do_eval")) == 0
+    assert (output_dir / "eval_results.txt").read_text() == (trained / "eval_results.txt").read_text()
+
+
+def test_stsb_as_headerless_tsv_gives_the_built_in_regression_results(data_dir, tiny_ckpt_dir, tmp_path):
+    glue = tmp_path / "STS-B"
+    own = tmp_path / "stsb_own"
+    glue.mkdir()
+    own.mkdir()
+    for name, count in (("train", 48), ("dev", 16)):
+        header, rows = glue_rows(data_dir / "glue" / "STS-B" / f"{name}.tsv")
+        (glue / f"{name}.tsv").write_text("\n".join(["\t".join(header)] + ["\t".join(row) for row in rows[:count]])
+                                          + "\n", encoding="utf-8")
+        (own / f"{name}.tsv").write_text("".join(f"{row[9]}\t{row[7]}\t{row[8]}\n" for row in rows[:count]),
+                                         encoding="utf-8")
+    common = ["--do_train", "--do_eval", "--num_train_epochs=2", "--train_batch_size=8", "--max_seq_length=32",
+              f"--bert_dir={tiny_ckpt_dir}", "--seed=3"]
+    assert run_main("run_classifier", "--task=STS-B", f"--data_dir={glue}", f"--output_dir={tmp_path / 'a'}",
+                    *common) == 0
+    assert run_main("run_classifier", "--task=tsv", f"--data_dir={own}", f"--output_dir={tmp_path / 'b'}",
+                    "--regression", "--noheader", "--label_column=0", "--text_a_column=1", "--text_b_column=2",
+                    *common) == 0
+    expected = read_eval_results(tmp_path / "a" / "eval_results.txt")
+    assert sorted(expected) == ["eval_loss", "eval_pearson", "eval_spearman", "global_step", "loss"]
+    assert read_eval_results(tmp_path / "b" / "eval_results.txt") == expected
+    assert not (tmp_path / "b" / "label_list.txt").exists()
+
+
+# The first word of each text names a colour; its label set (none, one or two labels) is what is learnt.
+COLOURS = {"red": ["red", "warm"], "green": ["green"], "blue": ["blue", "cool"], "plain": []}
+
+
+@pytest.fixture(scope="module")
+def emotions_dir(data_dir, tmp_path_factory):
+    """GoEmotions texts in JSON lines with multi-label lists the tiny model can learn: each text starts with
+    a colour word whose label set (`COLOURS`) is the row's labels; the test file has no labels."""
+    import csv
+    import json
+
+    folder = tmp_path_factory.mktemp("emotions")
+    for name, count in (("train", 96), ("dev", 32), ("test", 8)):
+        with open(data_dir / "goemotions" / f"{name}.tsv", encoding="utf-8", newline="") as reader:
+            rows = list(csv.reader(reader, delimiter="\t"))[:count]
+        with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as writer:
+            for index, (text, _, _) in enumerate(rows):
+                colour = sorted(COLOURS)[index % len(COLOURS)]
+                record = {"text": f"{colour} {text}"}
+                if name != "test":
+                    record["labels"] = COLOURS[colour]
+                writer.write(json.dumps(record) + "\n")
+    return folder
+
+
+def test_multi_label_jsonl_trains_scores_predicts_and_exports(emotions_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    flags = [f"--data_dir={emotions_dir}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}", "--task=jsonl",
+             "--text_a_column=text", "--label_column=labels", "--multi_label", "--max_seq_length=32",
+             "--train_batch_size=16", "--num_train_epochs=60", "--learning_rate=1e-3", "--seed=1"]
+    assert run_main("run_classifier", *flags, "--do_train", "--do_eval", "--do_predict",
+                    f"--export_dir={tmp_path / 'export'}") == 0
+    labels = (output_dir / "label_list.txt").read_text().split()
+    assert labels == ["blue", "cool", "green", "red", "warm"]
+    results = read_eval_results(output_dir / "eval_results.txt")
+    assert {"eval_micro_f1", "eval_macro_f1", "eval_exact_match", "eval_loss", "global_step", "loss"} <= set(results)
+    assert {f"eval_f1_{label}" for label in labels} <= set(results)
+    for label in labels:  # the label sets (including the empty one) are learnt
+        assert results[f"eval_f1_{label}"] >= 0.8, results
+    assert results["eval_exact_match"] >= 0.8, results
+    rows = [[float(value) for value in line.split("\t")] for line in
+            (output_dir / "test_results.tsv").read_text().splitlines()]
+    assert len(rows) == 8 and all(len(row) == len(labels) and all(0 <= value <= 1 for value in row) for row in rows)
+    [version] = os.listdir(tmp_path / "export")
+    served = tf.saved_model.load(str(tmp_path / "export" / version)).signatures["serving_default"](
+        text_a=tf.constant(["red I wonder", "plain thanks"]))
+    probabilities = served["probabilities"].numpy()
+    assert probabilities.shape == (2, len(labels))
+    for row in range(2):
+        chosen = [label.decode() for label in served["labels"].numpy()[row] if label]
+        expected = [labels[index] for index in np.argsort(-probabilities[row], kind="stable")
+                    if probabilities[row, index] >= 0.5]
+        assert chosen == expected and served["num_labels"].numpy()[row] == len(expected)
+    assert [label.decode() for label in served["labels"].numpy()[0] if label] in (["red", "warm"], ["warm", "red"])
+    assert served["num_labels"].numpy()[1] == 0
+
+
+def test_own_files_bad_input_is_one_line(mrpc_csv_dir, tiny_ckpt_dir, tmp_path, capsys):
+    output_dir = tmp_path / "out"
+    base = [f"--data_dir={mrpc_csv_dir}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}",
+            "--task=csv", "--max_seq_length=32", "--text_b_column=second", "--label_column=quality"]
+    assert_fails_cleanly(capsys, "run_classifier", [*base, "--text_a_column=frist", "--do_train"],
+                         "train.csv:1: no column 'frist' (--text_a_column); the header has quality, source, second, "
+                         "first", output_dir=output_dir)
+    assert_fails_cleanly(capsys, "run_classifier", [*base, "--text_a_column=first", "--do_train", "--label_list=1,2"],
+                         "train.csv:", "label '0' is not in the label list (1, 2)", output_dir=output_dir)
+    assert_fails_cleanly(capsys, "run_classifier", [*base, "--text_a_column=first", "--do_eval"],
+                         "no label_list.txt", output_dir=output_dir)
+    assert_fails_cleanly(capsys, "run_classifier", [*base, "--text_a_column=first", "--do_train", "--regression",
+                                                    "--multi_label"], "exclude each other", output_dir=output_dir)
+    assert_fails_cleanly(capsys, "run_classifier", [*base, "--task=MRPC", "--text_a_column=first", "--do_train",
+                                                    "--regression"], "are for your own files", output_dir=output_dir)

@@ -232,3 +232,116 @@ def test_predict_only_with_a_pretrained_checkpoint_is_refused(capsys, trained, c
     fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict"),
                   "has no NER head", "cls/ner/output_weights")
     assert sorted(os.listdir(output_dir)) == ["label_map.json"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Your own data: other formats and schemes train the same model and give the same results
+# ------------------------------------------------------------------------------------------------
+def conll_sentences(path):
+    """(words, tags) of each sentence of a CoNLL file, -DOCSTART- lines dropped."""
+    sentences, words, tags = [], [], []
+    for row in [line.split() for line in path.read_text(encoding="utf-8").split("\n")] + [[]]:
+        if row and row[0] != "-DOCSTART-":
+            words.append(row[0])
+            tags.append(row[-1])
+        elif words:
+            sentences.append((words, tags))
+            words, tags = [], []
+    return sentences
+
+
+@pytest.fixture(scope="module")
+def other_formats(conll_dir, tmp_path_factory):
+    """The CoNLL subset as JSON lines (IOB2) and as CoNLL in BIOES with the tag in the second column."""
+    from bert_tf.tasks.ner import tag_schemes
+
+    jsonl, bioes = tmp_path_factory.mktemp("ner_jsonl"), tmp_path_factory.mktemp("ner_bioes")
+    for name, target in (("train", "train"), ("valid", "dev"), ("test", "test")):
+        sentences = conll_sentences(conll_dir / f"{name}.txt")
+        labels = [tag_schemes.to_iob2(tags, "iob1") for _, tags in sentences]
+        (jsonl / f"{target}.jsonl").write_text("".join(
+            json.dumps({"tokens": words, "tags": tags}) + "\n" for (words, _), tags in zip(sentences, labels)),
+            encoding="utf-8")
+        (bioes / f"{target}.conll").write_text("".join(
+            "".join(f"{word} {tag} x\n" for word, tag in zip(words, tag_schemes.from_iob2(tags, "bioes"))) + "\n"
+            for (words, _), tags in zip(sentences, labels)), encoding="utf-8")
+    return {"jsonl": jsonl, "bioes": bioes}
+
+
+@pytest.mark.parametrize("name, extra", [("jsonl", []), ("bioes", ["--tag_column=1", "--tag_scheme=bioes"])])
+def test_other_formats_and_schemes_give_the_same_results(trained, other_formats, tiny_ckpt_dir, tmp_path, name,
+                                                         extra):
+    from bert_tf.tasks.ner import tag_schemes
+
+    output_dir = tmp_path / "out"
+    assert run_main("run_ner", *command_flags(other_formats[name], output_dir, tiny_ckpt_dir, "--do_train",
+                                              "--do_eval", "--do_predict", "--log_every_steps=1", *extra)) == 0
+    assert (json.loads((output_dir / "label_map.json").read_text())
+            == json.loads((trained / "label_map.json").read_text()))
+    assert read_eval_results(str(output_dir / "eval_results.txt")) == read_eval_results(str(trained / "eval_results.txt"))
+    assert read_eval_results(str(output_dir / "test_results.txt")) == read_eval_results(str(trained / "test_results.txt"))
+    expected = [tag_schemes.to_iob2([row[2] for row in sentence], "iob1") for sentence in
+                _sentence_rows(trained / "test_predictions.txt")]
+    if name == "jsonl":
+        written = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
+        assert [record["tags"] for record in written] == expected
+    else:
+        rows = _sentence_rows(output_dir / "test_predictions.txt")
+        assert [tag_schemes.to_iob2([row[2] for row in sentence], "bioes") for sentence in rows] == expected
+
+
+def _sentence_rows(path):
+    """The rows of each sentence of a prediction file, -DOCSTART- lines dropped."""
+    sentences, rows = [], []
+    for line in path.read_text(encoding="utf-8").split("\n") + [""]:
+        columns = line.split()
+        if columns and columns[0] != "-DOCSTART-":
+            rows.append(columns)
+        elif rows:
+            sentences.append(rows)
+            rows = []
+    return sentences
+
+
+def test_character_spans_and_bmes_train_and_predict(data_dir, tiny_ckpt_dir, tmp_path):
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    for name in ("train", "dev"):
+        lines = (data_dir / "cluener" / f"{name}.json").read_text(encoding="utf-8").splitlines()[:40]
+        (spans / f"{name}.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (spans / "test.json").write_text("\n".join((data_dir / "cluener" / "test.json").read_text(
+        encoding="utf-8").splitlines()[:5]) + "\n", encoding="utf-8")
+    output_dir = tmp_path / "out"
+    assert run_main("run_ner", *command_flags(spans, output_dir, tiny_ckpt_dir, "--do_train", "--do_eval",
+                                              "--do_predict", "--max_train_steps=3")) == 0
+    written = [json.loads(line) for line in (output_dir / "test_predictions.json").read_text().splitlines()]
+    sources = [json.loads(line) for line in (spans / "test.json").read_text().splitlines()]
+    assert [record["text"] for record in written] == [record["text"] for record in sources]
+    for record in written:
+        for entities in record["label"].values():
+            for entity, positions in entities.items():
+                assert all(record["text"][start:end + 1] == entity for start, end in positions)
+    assert "eval_f1" in read_eval_results(str(output_dir / "eval_results.txt"))
+    bmes = tmp_path / "bmes"
+    bmes.mkdir()
+    lines = head_sentences(data_dir / "msra_ner" / "bmes" / "test.ner", 40)
+    (bmes / "train.ner").write_text("".join(lines), encoding="utf-8")
+    (bmes / "test.ner").write_text("".join(lines[:200]), encoding="utf-8")
+    assert run_main("run_ner", *command_flags(bmes, tmp_path / "bmes_out", tiny_ckpt_dir, "--do_train",
+                                              "--do_predict", "--max_train_steps=3")) == 0
+    predicted = [row for row in conll_rows(tmp_path / "bmes_out" / "test_predictions.txt")]
+    assert all(row[2][0] in "BMESO" and row[2][:2] != "I-" for row in predicted)
+
+
+def test_mixed_schemes_and_bad_tags_are_refused(other_formats, tiny_ckpt_dir, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(other_formats["bioes"], mixed)
+    dev = [json.loads(line) for line in (other_formats["jsonl"] / "dev.jsonl").read_text().splitlines()]
+    (mixed / "dev.conll").write_text("".join("".join(f"{word} {tag} x\n" for word, tag in zip(
+        record["tokens"], record["tags"])) + "\n" for record in dev), encoding="utf-8")  # IOB2
+    fails_cleanly(capsys, tmp_path / "out", command_flags(mixed, tmp_path / "out", tiny_ckpt_dir, "--do_train",
+                                                          "--do_eval", "--tag_column=1"),
+                  "dev.conll: its tags are", "mixed schemes")
+    fails_cleanly(capsys, tmp_path / "out", command_flags(other_formats["bioes"], tmp_path / "out", tiny_ckpt_dir,
+                                                          "--do_train", "--tag_column=1", "--tag_scheme=iob2"),
+                  "train.conll:", "is not IOB2")

@@ -6,7 +6,6 @@ from keras import layers, ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.constants import LAYER_NORM_EPSILON
-from bert_tf.modeling.initializers import bert_initializer
 from bert_tf.modeling.serializable import BertLayer
 
 # The original adds (1 - mask) * -10000 to the attention scores of padded keys.
@@ -31,10 +30,9 @@ class SelfAttention(BertLayer):
         self.num_heads = config.num_attention_heads
         self.head_size = config.attention_head_size
         self.hidden_size = config.hidden_size
-        dense_args = dict(kernel_initializer=bert_initializer(config), dtype=self.dtype_policy)
-        self.query = layers.Dense(config.hidden_size, name="query", **dense_args)
-        self.key = layers.Dense(config.hidden_size, name="key", **dense_args)
-        self.value = layers.Dense(config.hidden_size, name="value", **dense_args)
+        self.query = self.dense_sublayer(config.hidden_size, name="query")
+        self.key = self.dense_sublayer(config.hidden_size, name="key")
+        self.value = self.dense_sublayer(config.hidden_size, name="value")
         self.dropout = layers.Dropout(config.attention_probs_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
@@ -90,12 +88,7 @@ class DenseResidualLayerNorm(BertLayer):
         super().__init__(config, name=name, **kwargs)
         self.input_width = input_width
         self.hidden_size = config.hidden_size
-        self.dense = layers.Dense(
-            config.hidden_size,
-            kernel_initializer=bert_initializer(config),
-            name="dense",
-            dtype=self.dtype_policy,
-        )
+        self.dense = self.dense_sublayer(config.hidden_size)
         self.dropout = layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
         self.layer_norm = layers.LayerNormalization(
             epsilon=LAYER_NORM_EPSILON, name="LayerNorm", dtype=self.dtype_policy

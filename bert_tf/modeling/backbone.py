@@ -1,11 +1,10 @@
 """The `bert/` section: embeddings, the transformer encoder and the pooler, in one layer."""
 import keras
-from keras import layers, ops
+from keras import ops
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.attention import attention_mask_bias
 from bert_tf.modeling.embeddings import BertEmbeddings
-from bert_tf.modeling.initializers import bert_initializer
 from bert_tf.modeling.serializable import BertLayer
 from bert_tf.modeling.transformer import TransformerEncoder
 
@@ -17,13 +16,7 @@ class Pooler(BertLayer):
     def __init__(self, config: BertConfig, name: str = "pooler", **kwargs):
         super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
-        self.dense = layers.Dense(
-            config.hidden_size,
-            activation="tanh",
-            kernel_initializer=bert_initializer(config),
-            name="dense",
-            dtype=self.dtype_policy,
-        )
+        self.dense = self.dense_sublayer(config.hidden_size, activation="tanh")
 
     def build(self, input_shape=None):
         self.dense.build((None, self.hidden_size))

@@ -65,13 +65,7 @@ class PredictionTransform(BertLayer):
     def __init__(self, config: BertConfig, name: str = "transform", **kwargs):
         super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
-        self.dense = layers.Dense(
-            config.hidden_size,
-            activation=get_activation(config.hidden_act),
-            kernel_initializer=bert_initializer(config),
-            name="dense",
-            dtype=self.dtype_policy,
-        )
+        self.dense = self.dense_sublayer(config.hidden_size, activation=get_activation(config.hidden_act))
         self.layer_norm = layers.LayerNormalization(
             epsilon=LAYER_NORM_EPSILON, name="LayerNorm", dtype=self.dtype_policy
         )

@@ -1,4 +1,5 @@
-"""Keras serialization of everything built from a `BertConfig`: the layers (`BertLayer`) and the models.
+"""The base of everything built from a `BertConfig`: Keras serialization of the layers (`BertLayer`) and the
+models, and the original's `Dense` sublayers (`BertLayer.dense_sublayer`).
 
 `get_config` holds the `BertConfig` as a dict, the name, `trainable`, the serialized dtype policy and the
 extra constructor arguments a class names in `extra_arguments` (each stored as an attribute of the same
@@ -12,6 +13,7 @@ import keras
 from keras import layers
 
 from bert_tf.config import BertConfig
+from bert_tf.modeling.initializers import bert_initializer
 
 
 class ConfigSerializable:
@@ -61,3 +63,9 @@ class BertLayer(ConfigSerializable, layers.Layer):
     def __init__(self, config: BertConfig, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.config = check_bert_config(config)
+
+    def dense_sublayer(self, units: int, name: str = "dense", activation=None) -> layers.Dense:
+        """A `Dense` sublayer as the original makes them: `bert_initializer` kernel, zero bias, this layer's
+        dtype policy; its weights are `<name>/kernel` and `<name>/bias` under this layer's scope."""
+        return layers.Dense(units, activation=activation, kernel_initializer=bert_initializer(self.config),
+                            name=name, dtype=self.dtype_policy)

@@ -1,11 +1,9 @@
 """One post-LN transformer block (`bert/encoder/layer_N/*`) and the stack of them (`bert/encoder/`)."""
 import keras
-from keras import layers
 
 from bert_tf.config import BertConfig
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import Attention, DenseResidualLayerNorm
-from bert_tf.modeling.initializers import bert_initializer
 from bert_tf.modeling.serializable import BertLayer
 
 
@@ -16,13 +14,7 @@ class Intermediate(BertLayer):
     def __init__(self, config: BertConfig, name: str = "intermediate", **kwargs):
         super().__init__(config, name=name, **kwargs)
         self.hidden_size = config.hidden_size
-        self.dense = layers.Dense(
-            config.intermediate_size,
-            activation=get_activation(config.hidden_act),
-            kernel_initializer=bert_initializer(config),
-            name="dense",
-            dtype=self.dtype_policy,
-        )
+        self.dense = self.dense_sublayer(config.intermediate_size, activation=get_activation(config.hidden_act))
 
     def build(self, input_shape=None):
         self.dense.build((None, None, self.hidden_size))

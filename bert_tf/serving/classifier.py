@@ -13,11 +13,15 @@ Signatures:
            or one that tokenizes to nothing, means "no second segment", as in `run_classifier`).
   outputs: classification: `probabilities` float32 [batch, num_labels] (softmax of the logits) and
            `label` string [batch] (`label_list[argmax(probabilities)]`);
-           regression (STS-B): `predictions` float32 [batch] (the single logit) instead.
+           regression (STS-B): `predictions` float32 [batch] (the single logit) instead;
+           multi-label: `probabilities` (each label's sigmoid), `labels` string [batch, K] (the labels of
+           at least the threshold's probability, most probable first, padded with ""),
+           `label_probabilities` float32 [batch, K] (padded with 0) and `num_labels` int32 [batch].
 `serve_ids` (already packed features, e.g. from `bert_tf.tokenization.packing`)
   inputs:  int32 `input_ids`, `input_mask`, `segment_ids` [batch, seq] (any seq up to the model's
            `max_position_embeddings`, so any up to `max_seq_length`).
-  outputs: `probabilities` float32 [batch, num_labels]; regression: `predictions` float32 [batch].
+  outputs: `probabilities` float32 [batch, num_labels] (multi-label: sigmoids); regression: `predictions`
+           float32 [batch].
 
 The model runs with `training=False` (no dropout). For classification exports the label strings are
 also written one per line to `assets.extra/labels.txt` (not read by the graph).
@@ -90,39 +94,20 @@ import tensorflow as tf
 
 from bert_tf.errors import require_int
 from bert_tf.serving.export import (
-    IDS_SIGNATURE,
-    MIN_TF_SERVING_VERSION,
     PAD_TO_MULTIPLE_OF,
-    SERVING_DTYPES,
-    SERVING_SIGNATURE,
     SUB_BATCH_SIZE,
-    TENSORFLOW_TEXT_OPS,
     ServingModule,
     canonical_serving_dtype,
     check_vocab_fits,
     mask_batcher_padding,
     model_for_dtype,
     model_function,
-    next_version,
     save_and_publish,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer
 
-__all__ = [
-    "SERVING_SIGNATURE",
-    "IDS_SIGNATURE",
-    "TENSORFLOW_TEXT_OPS",
-    "MIN_TF_SERVING_VERSION",
-    "PAD_TO_MULTIPLE_OF",
-    "SUB_BATCH_SIZE",
-    "SERVING_DTYPES",
-    "ClassifierServingModule",
-    "canonical_serving_dtype",
-    "mask_batcher_padding",
-    "export_classifier",
-    "next_version",
-]
+__all__ = ["ClassifierServingModule", "export_classifier"]
 
 
 class ClassifierServingModule(ServingModule):
@@ -143,13 +128,17 @@ class ClassifierServingModule(ServingModule):
       sub_batch_size: run the raw-text signature's model on length-sorted sub-batches of this many rows
         (`bert_tf.serving.sub_batches`); None: the whole batch at once.
       jit_compile: the model runs XLA-compiled in both signatures (see `export_classifier`).
+      multi_label_threshold: a multi-label model (one sigmoid per label): the labels whose probability is at
+        least this are the answer (None: one softmax over the labels).
     """
 
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
                  is_regression: bool = False, is_pair_task: bool = True,
-                 sub_batch_size: Optional[int] = None, jit_compile: bool = False):
+                 sub_batch_size: Optional[int] = None, jit_compile: bool = False,
+                 multi_label_threshold: Optional[float] = None):
         super().__init__(model, tokenizer, name="bert_classifier_serving")
         self.is_regression = bool(is_regression)
+        self.multi_label_threshold = None if multi_label_threshold is None else float(multi_label_threshold)
         self.is_pair_task = bool(is_pair_task)
         self.label_strings = [str(label) for label in label_list]
         self.cls_id = int(tokenizer.cls_id)
@@ -172,7 +161,20 @@ class ClassifierServingModule(ServingModule):
     def _outputs(self, logits) -> Dict[str, tf.Tensor]:
         if self.is_regression:
             return {"predictions": logits[:, 0]}
+        if self.multi_label_threshold is not None:
+            return {"probabilities": tf.math.sigmoid(logits)}
         return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def _multi_label_outputs(self, probabilities) -> Dict[str, tf.Tensor]:
+        """The labels at or over the threshold, most probable first, padded per batch ("" and 0)."""
+        order = tf.argsort(probabilities, axis=-1, direction="DESCENDING", stable=True)
+        ranked = tf.gather(probabilities, order, batch_dims=1)
+        chosen = ranked >= self.multi_label_threshold
+        count = tf.reduce_sum(tf.cast(chosen, tf.int32), axis=-1)
+        width = tf.reduce_max(tf.concat([count, [0]], 0))
+        names = tf.where(chosen, tf.gather(tf.constant(self.label_strings, tf.string), order), "")
+        return {"labels": names[:, :width], "label_probabilities": tf.where(chosen, ranked, 0.0)[:, :width],
+                "num_labels": count}
 
     def _logits(self, input_ids, input_mask, segment_ids) -> tf.Tensor:
         return self._model_logits(input_ids, input_mask, segment_ids)[0]
@@ -194,7 +196,9 @@ class ClassifierServingModule(ServingModule):
         else:
             logits = self._features_logits(features)
         outputs = self._outputs(logits)
-        if not self.is_regression:
+        if self.multi_label_threshold is not None:
+            outputs.update(self._multi_label_outputs(outputs["probabilities"]))
+        elif not self.is_regression:
             labels = tf.constant(self.label_strings, tf.string)
             outputs["label"] = tf.gather(labels, tf.argmax(outputs["probabilities"], axis=-1,
                                                            output_type=tf.int32))
@@ -250,7 +254,8 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
                       pad_to_multiple_of: Optional[int] = None,
                       padded_lengths: Optional[Sequence[int]] = None,
                       serving_dtype: str = "float32",
-                      sub_batch_size: Optional[int] = SUB_BATCH_SIZE, jit_compile: bool = False) -> str:
+                      sub_batch_size: Optional[int] = SUB_BATCH_SIZE, jit_compile: bool = False,
+                      multi_label_threshold: Optional[float] = None) -> str:
     """Writes `model` as a SavedModel under `export_dir/<version>/` for TF Serving.
 
     Args:
@@ -279,6 +284,9 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
         fewer, fused kernels, which matters most for short requests on CPU (BENCHMARKS.md). Each new
         input shape compiles once (about a second) and is cached per process. TF Serving must be
         started with `--xla_cpu_compilation_enabled=true` to serve such a model on CPU.
+      multi_label_threshold: a multi-label model: `probabilities` are each label's sigmoid, and
+        `serving_default` also returns `labels` (the labels of at least this probability, most probable
+        first, padded with ""), `label_probabilities` (theirs, padded with 0) and `num_labels` [batch].
 
     Returns:
       The path of the new version folder, `export_dir/<version>`.
@@ -301,6 +309,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
     model = model_for_dtype(model, serving_dtype)
     module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
                                      is_regression=is_regression, is_pair_task=is_pair_task,
-                                     sub_batch_size=sub_batch_size, jit_compile=jit_compile)
+                                     sub_batch_size=sub_batch_size, jit_compile=jit_compile,
+                                     multi_label_threshold=multi_label_threshold)
 
     return save_and_publish(module, export_dir, labels=None if is_regression else module.label_strings)

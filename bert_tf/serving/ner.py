@@ -42,14 +42,7 @@ import tensorflow as tf
 
 from bert_tf.conventions import split_tag
 from bert_tf.errors import InputError, require_int
-from bert_tf.serving.export import (
-    PAD_TO_MULTIPLE_OF,
-    ServingModule,
-    mask_batcher_padding,
-    model_and_tokenizer,
-    model_function,
-    save_and_publish,
-)
+from bert_tf.serving import export
 from bert_tf.serving.text_offsets import max_context_windows_in_graph, window_spans_in_graph, words_and_pieces
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer, padded_length_in_graph
 
@@ -62,7 +55,7 @@ _PREFIXES = ("O", "B", "I", "E", "S", ".")
 _O, _B, _I, _E, _S, _DOT, _OTHER = range(7)
 
 
-class NerServingModule(ServingModule):
+class NerServingModule(export.ServingModule):
     """The exported object: in-graph tokenizer, model variables and the two serving functions.
 
     Args:
@@ -98,7 +91,7 @@ class NerServingModule(ServingModule):
         self.label_types = [self.type_strings.index(entity_type) for entity_type in types]
         self.empty_type = self.type_strings.index("") if "" in self.type_strings else len(self.type_strings)
 
-        self._model_logits = model_function(model, ("logits",))
+        self._model_logits = export.model_function(model, ("logits",))
         self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
                                      autograph=False)
         self.serve_text = tf.function(self._serve_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")],
@@ -108,7 +101,7 @@ class NerServingModule(ServingModule):
         return self._model_logits(input_ids, input_mask, segment_ids)[0]
 
     def _serve_ids(self, input_ids, input_mask, segment_ids):
-        input_mask = mask_batcher_padding(input_ids, input_mask, self.tokenizer.cls_id)
+        input_mask = export.mask_batcher_padding(input_ids, input_mask, self.tokenizer.cls_id)
         return {"probabilities": tf.nn.softmax(self._logits(input_ids, input_mask, segment_ids), axis=-1)}
 
     def _word_labels(self, text):
@@ -123,7 +116,7 @@ class NerServingModule(ServingModule):
         num_windows, window_row, _, w_start, w_length = window_spans_in_graph(
             num_pieces, max_pieces, self.window_stride)
         width = seq if self.pad_to_max_length else padded_length_in_graph(
-            w_length + 2, seq, pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
+            w_length + 2, seq, pad_to_multiple_of=export.PAD_TO_MULTIPLE_OF)
         position = tf.broadcast_to(tf.range(width)[tf.newaxis, :], [tf.shape(window_row)[0], width])
         length = w_length[:, tf.newaxis]
         in_doc = (position >= 1) & (position <= length)
@@ -222,7 +215,7 @@ def export_ner(model, vocab_file, do_lower_case: bool, label_list: Sequence[str]
       InputError: bad flags, labels that do not fit the model, or `serving_dtype`.
       ValueError: a vocabulary that does not fit the model.
     """
-    model, tokenizer = model_and_tokenizer(model, vocab_file, do_lower_case, max_seq_length, serving_dtype)
+    model, tokenizer = export.model_and_tokenizer(model, vocab_file, do_lower_case, max_seq_length, serving_dtype)
     module = NerServingModule(model, tokenizer, label_list, window_stride=window_stride,
                               pad_to_max_length=pad_to_max_length)
-    return save_and_publish(module, export_dir, labels=module.label_strings)
+    return export.save_and_publish(module, export_dir, labels=module.label_strings)

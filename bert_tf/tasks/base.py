@@ -32,7 +32,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import importlib
-from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple, Type
+import os
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from bert_tf.errors import InputError
 from bert_tf.training.run_options import FineTuningOptions, ModelFiles, RunOptions
@@ -156,6 +157,7 @@ class Task(abc.ABC):
         if not isinstance(config, self.config_type):
             raise TypeError(f"{type(self).__name__} needs a {self.config_type.__name__}, got {type(config).__name__}")
         self.config = config
+        self.tokenizer = None  # the `FullTokenizer` `read_inputs` receives, for `write_records`
 
     # -- identity and checks --------------------------------------------------------------------------
     @property
@@ -190,6 +192,18 @@ class Task(abc.ABC):
 
     def write_run_files(self, write_dir: str) -> None:
         """Writes what later runs of the same `output_dir` read back (e.g. the label map); when training."""
+
+    def run_folders(self) -> List[str]:
+        """Where the files of `write_run_files` are read back from without training: `output_dir`, then the
+        folder of `init_checkpoint` (a fine-tuning run's `output_dir`, or a checkpoint in one)."""
+        from bert_tf import files
+
+        folders = [self.config.options.output_dir]
+        init_checkpoint = self.config.model.init_checkpoint
+        if init_checkpoint:
+            is_folder = files.tf_gfile().isdir(init_checkpoint)
+            folders.append(init_checkpoint if is_folder else os.path.dirname(init_checkpoint))
+        return [folder for folder in folders if folder]
 
     # -- model ----------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -24,7 +24,7 @@ from bert_tf.training.datasets import RecordLayout
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "is_real_example")
 _SEQUENCE_FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 
-LabelId = Union[int, float]
+LabelId = Union[int, float, List[float]]
 
 
 @dataclasses.dataclass
@@ -35,7 +35,8 @@ class InputFeatures:
       input_ids: word-piece ids, `max_seq_length` Python ints, 0-padded.
       input_mask: 1 for real tokens, 0 for padding (`max_seq_length` ints).
       segment_ids: 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`, 0 for padding (`max_seq_length` ints).
-      label_id: class index (int), or the score (float) for regression tasks.
+      label_id: class index (int), the score (float) for regression tasks, or for multi-label tasks one
+        float per label, 1.0 for each of the example's labels (multi-hot).
       is_real_example: False for the all-zero padding features made from `PaddingInputExample`.
     """
 
@@ -54,13 +55,20 @@ class PaddingInputExample:
     """
 
 
-def _padding_features(max_seq_length: int, is_regression: bool) -> InputFeatures:
+def _padding_features(max_seq_length: int, is_regression: bool, num_multi_labels: int = 0) -> InputFeatures:
     zeros = [0] * max_seq_length
+    label_id = [0.0] * num_multi_labels if num_multi_labels else 0.0 if is_regression else 0
     return InputFeatures(input_ids=list(zeros), input_mask=list(zeros), segment_ids=list(zeros),
-                         label_id=0.0 if is_regression else 0, is_real_example=False)
+                         label_id=label_id, is_real_example=False)
 
 
-def _label_id(example, label_map: Dict, is_regression: bool) -> LabelId:
+def _label_id(example, label_map: Dict, is_regression: bool, multi_label: bool = False) -> LabelId:
+    if multi_label:
+        unknown = [label for label in example.label if label not in label_map]
+        if unknown:
+            raise ValueError(f"example {example.guid!r}: label {unknown[0]!r} is not in the label list "
+                             f"{list(label_map)}")
+        return [1.0 if label in example.label else 0.0 for label in label_map]
     if is_regression:
         try:
             return float(example.label)
@@ -75,7 +83,7 @@ def _label_id(example, label_map: Dict, is_regression: bool) -> LabelId:
 
 
 def convert_single_example(example, label_map: Dict, max_seq_length: int, tokenizer,
-                           is_regression: bool = False) -> InputFeatures:
+                           is_regression: bool = False, multi_label: bool = False) -> InputFeatures:
     """One `InputExample` (or `PaddingInputExample`) -> `InputFeatures`.
 
     Args:
@@ -84,25 +92,26 @@ def convert_single_example(example, label_map: Dict, max_seq_length: int, tokeni
       max_seq_length: padded length of the three id lists.
       tokenizer: a `bert_tf.tokenization.FullTokenizer`.
       is_regression: labels are floats used as they are.
+      multi_label: each label is a collection of labels (multi-hot `label_id`).
     Raises:
       ValueError: the label is not in `label_map` (or not a number for regression), naming the guid.
     """
     if isinstance(example, PaddingInputExample):
-        return _padding_features(max_seq_length, is_regression)
-    label_id = _label_id(example, label_map, is_regression)
+        return _padding_features(max_seq_length, is_regression, len(label_map) if multi_label else 0)
+    label_id = _label_id(example, label_map, is_regression, multi_label)
     packed = packing.encode_text_pair(tokenizer, example.text_a, example.text_b, max_seq_length)
     return InputFeatures(input_ids=packed.input_ids, input_mask=packed.input_mask,
                          segment_ids=packed.segment_ids, label_id=label_id, is_real_example=True)
 
 
 def iter_features(examples: Iterable, label_list: Sequence, max_seq_length: int, tokenizer,
-                  is_regression: bool = False) -> Iterator[InputFeatures]:
+                  is_regression: bool = False, multi_label: bool = False) -> Iterator[InputFeatures]:
     """Lazily converts `examples` (see `convert_examples_to_features`)."""
     label_map = {} if is_regression else {label: index for index, label in enumerate(label_list)}
     for example_index, example in enumerate(examples):
         if example_index and example_index % 10000 == 0:
             logging.info("Converted %d examples to features", example_index)
-        yield convert_single_example(example, label_map, max_seq_length, tokenizer, is_regression)
+        yield convert_single_example(example, label_map, max_seq_length, tokenizer, is_regression, multi_label)
 
 
 def convert_examples_to_features(examples: Iterable, label_list: Sequence, max_seq_length: int,
@@ -151,13 +160,16 @@ class _ExampleSerializer:
         self._input_mask[:] = features.input_mask
         self._segment_ids[:] = features.segment_ids
         label_id = features.label_id
-        self._label_ids[:] = [float(label_id) if self.is_regression else int(label_id)]
+        if isinstance(label_id, (list, tuple)):
+            self._label_ids[:] = [float(value) for value in label_id]
+        else:
+            self._label_ids[:] = [float(label_id) if self.is_regression else int(label_id)]
         self._is_real_example[:] = [int(bool(features.is_real_example))]
         return self._example.SerializeToString(deterministic=True)
 
 
 def _is_float_label(label_id) -> bool:
-    return isinstance(label_id, (float, np.floating))
+    return isinstance(label_id, (float, np.floating, list, tuple))
 
 
 def _check_lengths(features: InputFeatures, index: int, seq_length: int) -> None:
@@ -209,28 +221,35 @@ def write_features_tfrecord(features: Iterable[InputFeatures], path: str,
 
 
 def file_based_convert_examples_to_features(examples: Iterable, label_list: Sequence, max_seq_length: int,
-                                            tokenizer, output_file: str, is_regression: bool = False) -> int:
+                                            tokenizer, output_file: str, is_regression: bool = False,
+                                            multi_label: bool = False) -> int:
     """Converts `examples` and writes them to `output_file` (streaming); returns the record count."""
     return write_features_tfrecord(
-        iter_features(examples, label_list, max_seq_length, tokenizer, is_regression),
-        output_file, is_regression=is_regression)
+        iter_features(examples, label_list, max_seq_length, tokenizer, is_regression, multi_label),
+        output_file, is_regression=is_regression or multi_label)
 
 
-def feature_spec(max_seq_length: int, is_regression: bool = False) -> Dict[str, tf.io.FixedLenFeature]:
+def feature_spec(max_seq_length: int, is_regression: bool = False,
+                 num_multi_labels: int = 0) -> Dict[str, tf.io.FixedLenFeature]:
     """`tf.io.parse_example` spec of the classifier records.
 
     `input_ids`/`input_mask`/`segment_ids`: int64 [max_seq_length]; `label_ids`: int64 [] (float32
-    for regression); `is_real_example`: int64 [] (default 1, for files written before it existed).
+    for regression; float32 [num_multi_labels] for a multi-label task); `is_real_example`: int64 [] (default
+    1, for files written before it existed).
     """
     spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in _SEQUENCE_FEATURE_NAMES}
-    spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
+    if num_multi_labels:
+        spec["label_ids"] = tf.io.FixedLenFeature([num_multi_labels], tf.float32)
+    else:
+        spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
     spec["is_real_example"] = tf.io.FixedLenFeature([], tf.int64, default_value=1)
     return spec
 
 
-def record_layout(max_seq_length: int, is_regression: bool = False) -> RecordLayout:
+def record_layout(max_seq_length: int, is_regression: bool = False, num_multi_labels: int = 0) -> RecordLayout:
     """How the records are batched (`bert_tf.training.datasets`): `(features, labels)` with `input_ids`,
     `input_mask`, `segment_ids` int32 [B, L], `is_real_example` float32 [B]; labels int32 [B] (float32
-    for regression)."""
-    return RecordLayout(feature_spec(max_seq_length, is_regression), max_seq_length, label_keys=("label_ids",),
+    for regression; float32 [B, num_multi_labels] multi-hot for a multi-label task)."""
+    return RecordLayout(feature_spec(max_seq_length, is_regression, num_multi_labels), max_seq_length,
+                        label_keys=("label_ids",),
                         dtypes={"is_real_example": tf.float32})

@@ -137,7 +137,11 @@ def glue_metrics(task_name: str, predictions, labels) -> Dict[str, float]:
       predictions: classification: class ids [N] or logits [N, num_labels]; regression: scores [N] or [N, 1].
       labels: class ids [N] (int) or, for regression, gold scores [N] ([N, 1] also accepted).
     """
-    processor = glue.get_processor(task_name)
+    return processor_metrics(glue.get_processor(task_name), predictions, labels)
+
+
+def processor_metrics(processor, predictions, labels) -> Dict[str, float]:
+    """The metrics named by `processor.metric_names` (a GLUE processor, or your own files'), as `glue_metrics`."""
     if processor.is_regression:
         predictions = _regression_predictions(predictions)
         labels = _regression_predictions(labels)
@@ -150,8 +154,12 @@ def glue_metrics(task_name: str, predictions, labels) -> Dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ eval_results.txt
-def _per_example_losses(logits: np.ndarray, labels: np.ndarray, is_regression: bool) -> np.ndarray:
+def _per_example_losses(logits: np.ndarray, labels: np.ndarray, is_regression: bool,
+                        multi_label: bool = False) -> np.ndarray:
     logits = logits.astype(np.float64)
+    if multi_label:  # sigmoid cross-entropy, averaged over the labels
+        targets = labels.astype(np.float64)
+        return np.mean(np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits))), axis=1)
     if is_regression:
         return np.square(logits[:, 0] - labels.astype(np.float64))
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -159,23 +167,59 @@ def _per_example_losses(logits: np.ndarray, labels: np.ndarray, is_regression: b
     return log_normalizer - shifted[np.arange(len(labels)), labels.astype(np.int64)]
 
 
-def eval_results_from_predictions(task_name: str, prediction, is_regression: bool,
-                                  global_step: int) -> Dict[str, float]:
-    """The eval_results.txt values for a `PredictResult` of the classifier (`logits` output).
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function in float64 (a multi-label model's label probabilities)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+
+def multi_label_metrics(probabilities: np.ndarray, targets: np.ndarray, label_list, threshold: float
+                        ) -> Dict[str, float]:
+    """Multi-label scores: a label is predicted when its probability is at least `threshold`.
+
+    Returns `eval_micro_f1` (over every (example, label) decision), `eval_macro_f1` (the mean of the labels'
+    F1), `eval_exact_match` (examples whose predicted label set is exactly the gold one) and `eval_f1_<label>`
+    for each label (0.0 for a label neither predicted nor gold).
+    """
+    predicted = np.asarray(probabilities) >= threshold
+    gold = np.asarray(targets) > 0.5
+    true_positives = np.sum(predicted & gold, axis=0)
+    false_positives = np.sum(predicted & ~gold, axis=0)
+    false_negatives = np.sum(~predicted & gold, axis=0)
+    denominators = 2 * true_positives + false_positives + false_negatives
+    per_label = np.where(denominators > 0, 2 * true_positives / np.maximum(denominators, 1), 0.0)
+    micro_denominator = denominators.sum()
+    results = {
+        "eval_micro_f1": float(2 * true_positives.sum() / micro_denominator) if micro_denominator else 0.0,
+        "eval_macro_f1": float(per_label.mean()),
+        "eval_exact_match": float(np.mean(np.all(predicted == gold, axis=1))),
+    }
+    results.update({f"eval_f1_{label}": float(value) for label, value in zip(label_list, per_label)})
+    return results
+
+
+def eval_results_from_predictions(processor, prediction, global_step: int, threshold: float = 0.5
+                                  ) -> Dict[str, float]:
+    """The eval_results.txt values for a `PredictResult` of the classifier (`logits` output) and the task's
+    processor (its metrics and label kind; `threshold` for a multi-label task).
 
     `eval_loss` is the mean per-example loss over real examples; `loss` the mean of the batch-mean losses
-    (the Estimator's `loss`); the metrics (`glue_metrics`) use real examples only.
+    (the Estimator's `loss`); the metrics use real examples only: `processor_metrics`, or for a multi-label
+    task `multi_label_metrics`.
     """
     logits = prediction.outputs["logits"]
     labels = prediction.labels
+    multi_label = getattr(processor, "is_multi_label", False)
     real = prediction.features.get("is_real_example", np.ones(len(labels), np.float32)) > 0
-    losses = _per_example_losses(logits, labels, is_regression)
+    losses = _per_example_losses(logits, labels, processor.is_regression, multi_label)
     batch_means, start = [], 0
     for size in prediction.batch_sizes:
         if size:
             batch_means.append(float(np.mean(losses[start:start + size])))
         start += size
-    results = dict(glue_metrics(task_name, logits[real], labels[real]))
+    if multi_label:
+        results = multi_label_metrics(sigmoid(logits[real]), labels[real], processor.get_labels(), threshold)
+    else:
+        results = dict(processor_metrics(processor, logits[real], labels[real]))
     results["eval_loss"] = float(np.mean(losses[real]))
     results["loss"] = float(np.mean(batch_means))
     results["global_step"] = int(global_step)

@@ -1,4 +1,5 @@
-"""Classifier outputs -> `test_results.tsv`, as the original `run_classifier.py` writes it."""
+"""Classifier outputs -> `test_results.tsv`, as the original `run_classifier.py` writes it (and for
+multi-label tasks, each label's probability)."""
 import numpy as np
 
 from bert_tf import files
@@ -13,9 +14,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def write_test_results(path: str, logits: np.ndarray, is_regression: bool) -> None:
-    """One tab-separated line of class probabilities per example (regression: the score), no header."""
-    if is_regression:
+def write_test_results(path: str, logits: np.ndarray, is_regression: bool, multi_label: bool = False) -> None:
+    """One tab-separated line of class probabilities per example (regression: the score; multi-label: each
+    label's probability, a sigmoid), no header."""
+    if multi_label:
+        probabilities = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+        lines = ["\t".join(str(probability) for probability in row) + "\n" for row in probabilities]
+    elif is_regression:
         lines = [str(np.float32(row[0])) + "\n" for row in logits]
     else:
         lines = ["\t".join(str(probability) for probability in row) + "\n" for row in softmax(logits)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 
@@ -31,7 +31,7 @@ from bert_tf.modeling import BertClassifier
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
 from bert_tf.tasks.classification import examples as glue
 from bert_tf.tasks.classification import features as classifier_features
-from bert_tf.tasks.classification import metrics, predictions
+from bert_tf.tasks.classification import metrics, predictions, user_files
 
 CLASSIFIER_HEAD = ("output_weights", "output_bias")
 _READERS = {"train": "get_train_examples", "dev": "get_dev_examples", "test": "get_test_examples"}
@@ -42,17 +42,42 @@ class ClassifierConfig(TaskConfig):
     """The settings of one `run_classifier.py` run (`TaskConfig`'s and these).
 
     Attributes:
-      task_name: a GLUE task (any case: `MRPC`, `sst-2`, ...).
-      data_dir: the task's folder of `.tsv` files.
+      task_name: a GLUE task (any case: `MRPC`, `sst-2`, ...), or `csv`, `tsv`, `jsonl` for your own files
+        (`user_files`).
+      data_dir: the task's folder of data files.
+      train_file, eval_file, predict_file: your own files by name (instead of `<data_dir>/train.<ext>`, ...).
+      text_a_column, text_b_column, label_column: your files' columns: header names or 0-based indexes.
+      header: CSV/TSV: the first row is a header (True), is not (False), or detect (None).
+      label_list: the labels in id order (default: the training file's, sorted).
+      regression: one float label (MSE loss, Pearson and Spearman).
+      multi_label: several labels per row (sigmoid cross-entropy; micro/macro F1); split on `label_delimiter`.
+      threshold: a multi-label prediction holds the labels of at least this probability.
     """
 
     task_name: Optional[str] = None
     data_dir: Optional[str] = None
+    train_file: Optional[str] = None
+    eval_file: Optional[str] = None
+    predict_file: Optional[str] = None
+    text_a_column: Optional[user_files.Column] = "text_a"
+    text_b_column: Optional[user_files.Column] = None
+    label_column: Optional[user_files.Column] = "label"
+    header: Optional[bool] = None
+    label_list: Optional[Sequence[str]] = None
+    regression: bool = False
+    multi_label: bool = False
+    label_delimiter: str = ","
+    threshold: float = 0.5
+
+    def uses_own_files(self) -> bool:
+        """Whether `task_name` is one of your own file formats rather than a GLUE task."""
+        return str(self.task_name or "").lower() in user_files.FORMATS
 
 
 @register
 class ClassificationTask(Task):
-    """Sentence (pair) classification and regression of the GLUE tasks (`glue.PROCESSORS`)."""
+    """Sentence (pair) classification, regression and multi-label classification: the GLUE tasks
+    (`glue.PROCESSORS`) and your own CSV, TSV or JSON-lines files (`user_files`)."""
 
     name = "classification"
     config_type = ClassifierConfig
@@ -62,7 +87,6 @@ class ClassificationTask(Task):
     def __init__(self, config: ClassifierConfig):
         super().__init__(config)
         self.processor: Optional[glue.DataProcessor] = None
-        self.tokenizer = None
 
     @property
     def run_name(self) -> str:
@@ -70,20 +94,62 @@ class ClassificationTask(Task):
 
     def _processor(self) -> glue.DataProcessor:
         if self.processor is None:
-            try:
-                self.processor = glue.get_processor(self.config.task_name or "")
-            except ValueError as error:
-                raise InputError(str(error)) from None
+            config = self.config
+            if config.uses_own_files():
+                spec = user_files.ColumnSpec(config.text_a_column, config.text_b_column, config.label_column,
+                                             config.header)
+                kind = user_files.LabelKind(config.regression, config.multi_label, config.label_delimiter)
+                split_files = {"train": config.train_file, "dev": config.eval_file, "test": config.predict_file}
+                self.processor = user_files.UserFilesProcessor(config.task_name.lower(), spec, kind, split_files,
+                                                               config.label_list or ())
+            else:
+                try:
+                    self.processor = glue.get_processor(config.task_name or "")
+                except ValueError as error:
+                    raise InputError(f"{error}; or csv, tsv, jsonl for your own files") from None
         return self.processor
 
+    def _multi_label(self) -> bool:
+        return getattr(self._processor(), "is_multi_label", False)
+
     def check_config(self) -> None:
-        for name in ("task_name", "data_dir"):
-            if not getattr(self.config, name):
-                raise InputError(f"--{name} is required")
+        config = self.config
+        if not config.task_name:
+            raise InputError("--task_name is required")
+        if not config.uses_own_files():
+            if not config.data_dir:
+                raise InputError("--data_dir is required")
+            for name in ("train_file", "eval_file", "predict_file", "label_list"):
+                if getattr(config, name):
+                    raise InputError(f"--{name} is for your own files (--task=csv, tsv or jsonl), not a GLUE task")
+            if config.regression or config.multi_label:
+                raise InputError("--regression and --multi_label are for your own files; a GLUE task has its own")
+        if not 0.0 < config.threshold < 1.0:
+            raise InputError(f"--threshold must be between 0 and 1, got {config.threshold}")
         self._processor()
 
     def prepare_export(self) -> None:
-        self._processor()
+        self._resolve_labels(None)
+
+    def _resolve_labels(self, train: Optional[Split]) -> None:
+        """Your own files' label list: `--label_list`, else the training file's (sorted), else the
+        `label_list.txt` of `output_dir` or of `init_checkpoint`'s folder. GLUE tasks have theirs."""
+        processor = self._processor()
+        if not isinstance(processor, user_files.UserFilesProcessor) or processor.is_regression or processor.labels:
+            return
+        if train is not None:
+            processor.set_labels(user_files.label_list_from(train.examples, processor.kind))
+            return
+        found = user_files.read_label_list(self.run_folders())
+        if found is None:
+            raise InputError(f"no {user_files.LABEL_LIST_FILE} in --output_dir (or next to --init_checkpoint): "
+                             "give --label_list, or run with --do_train first, it writes the label list")
+        processor.set_labels(found[1])
+
+    def write_run_files(self, write_dir: str) -> None:
+        processor = self._processor()
+        if isinstance(processor, user_files.UserFilesProcessor) and not processor.is_regression:
+            user_files.write_label_list(write_dir, processor.get_labels())
 
     # -- inputs and features --------------------------------------------------------------------------
     def read_inputs(self, tokenizer) -> Dict[str, Split]:
@@ -91,7 +157,11 @@ class ClassificationTask(Task):
         config, processor = self.config, self._processor()
         modes = {"train": config.do_train, "dev": config.do_eval, "test": config.do_predict}
         splits = {}
-        for name in (name for name, wanted in modes.items() if wanted):
+        for name in ("train", "dev", "test"):
+            if name == "dev":  # your own files' labels come from the training file
+                self._resolve_labels(splits.get("train"))
+            if not modes[name]:
+                continue
             try:
                 examples = getattr(processor, _READERS[name])(config.data_dir)
             except (ValueError, OSError, NotImplementedError) as error:
@@ -101,25 +171,36 @@ class ClassificationTask(Task):
         return splits
 
     def record_layout(self, split: Split, training: bool):
-        return classifier_features.record_layout(self.config.max_seq_length, self._processor().is_regression)
+        processor = self._processor()
+        return classifier_features.record_layout(self.config.max_seq_length, processor.is_regression,
+                                                 processor.num_labels if self._multi_label() else 0)
 
     def write_records(self, split: Split, path: str, num_padding: int) -> int:
         processor = self._processor()
         records = list(split.examples) + [classifier_features.PaddingInputExample()] * num_padding
         return classifier_features.file_based_convert_examples_to_features(
             records, processor.get_labels(), self.config.max_seq_length, self.tokenizer, path,
-            is_regression=processor.is_regression)
+            is_regression=processor.is_regression, multi_label=self._multi_label())
 
     def feature_settings(self):
-        return {"labels": [str(label) for label in self._processor().get_labels()]}
+        settings = {"labels": [str(label) for label in self._processor().get_labels()],
+                    "multi_label": self._multi_label()}
+        if self.config.uses_own_files():
+            settings["columns"] = user_files.describe_columns(self._processor().spec)
+        return settings
 
     # -- model ----------------------------------------------------------------------------------------
     def build_model(self, bert_config, dtype_policy):
         return BertClassifier(bert_config, self._processor().num_labels, dtype=dtype_policy)
 
     def loss(self, outputs, labels, features):
-        """Per-example losses [B]: softmax cross-entropy of `logits` (regression: squared error of logit 0)."""
+        """Per-example losses [B]: softmax cross-entropy of `logits` (regression: squared error of logit 0;
+        multi-label: sigmoid cross-entropy averaged over the labels)."""
         del features
+        if self._multi_label():
+            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32),
+                                                             logits=outputs["logits"])
+            return tf.reduce_mean(losses, axis=-1)
         if self._processor().is_regression:
             return tf.square(outputs["logits"][:, 0] - tf.cast(labels, tf.float32))
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32),
@@ -128,13 +209,12 @@ class ClassificationTask(Task):
     # -- outputs --------------------------------------------------------------------------------------
     def evaluate(self, split: Split, prediction, global_step: int, write_dir: str) -> Dict[str, float]:
         processor = self._processor()
-        return metrics.eval_results_from_predictions(processor.task_name, prediction, processor.is_regression,
-                                                     global_step)
+        return metrics.eval_results_from_predictions(processor, prediction, global_step, self.config.threshold)
 
     def predict(self, split: Split, prediction, global_step: int, write_dir: str) -> PredictOutcome:
         logits = prediction.outputs["logits"][:len(split.examples)]
         path = os.path.join(write_dir, predictions.TEST_RESULTS_FILE)
-        predictions.write_test_results(path, logits, self._processor().is_regression)
+        predictions.write_test_results(path, logits, self._processor().is_regression, self._multi_label())
         return PredictOutcome(files={predictions.TEST_RESULTS_FILE: path}, decoded=logits)
 
     def export(self, model, export_dir: str, **serving_options) -> str:
@@ -146,9 +226,12 @@ class ClassificationTask(Task):
         return export_classifier(model, config.model.vocab_file, config.model.do_lower_case, config.max_seq_length,
                                  label_list=processor.get_labels(), export_dir=export_dir,
                                  is_regression=processor.is_regression, is_pair_task=is_pair_task(processor),
+                                 multi_label_threshold=self.config.threshold if self._multi_label() else None,
                                  **serving_options)
 
 
 def is_pair_task(processor: glue.DataProcessor) -> bool:
-    """Whether a processor's examples have a `text_b` (MRPC: yes, SST-2: no)."""
+    """Whether a processor's examples have a `text_b` (MRPC: yes, SST-2: no; your files: a text_b column)."""
+    if isinstance(processor, user_files.UserFilesProcessor):
+        return processor.has_text_b
     return any(layout.text_b_column is not None for layout in processor.split_layouts.values())

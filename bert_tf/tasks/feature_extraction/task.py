@@ -74,10 +74,6 @@ class FeatureExtractionTask(Task):
     uses_output_dir = False
     streams_predictions = True
 
-    def __init__(self, config: ExtractionConfig):
-        super().__init__(config)
-        self.tokenizer = None
-
     def check_config(self) -> None:
         """Files, the output not overwriting the input, and the casing against the checkpoint's name."""
         config = self.config

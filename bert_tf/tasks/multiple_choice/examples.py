@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import os
 import re
 from typing import Dict, List, Optional, Sequence
@@ -69,19 +68,6 @@ def find_split_file(data_dir: str, split: str) -> str:
     return found[0]
 
 
-def _read_text(path: str) -> str:
-    try:
-        with files.tf_gfile().GFile(path, "rb") as reader:
-            data = reader.read()
-    except Exception as error:  # tf.errors.OpError and OSError: a file that cannot be read
-        raise InputError(f"{path}: cannot read ({getattr(error, 'message', error)})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from None
-
-
 def _label(value, num_choices: int, where: str) -> int:
     """A label value (an int, or a string of one) checked against the choice count."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -122,7 +108,7 @@ def _ending_names(names: Sequence[str]) -> List[str]:
 
 def read_swag_csv(path: str, split: str) -> List[MultipleChoiceExample]:
     """The questions of a SWAG-format CSV file (see the module docstring)."""
-    rows = csv.reader(io.StringIO(_read_text(path), newline=""))
+    rows = csv.reader(io.StringIO(files.read_text_file(path), newline=""))
     header = next(rows, None)
     if header is None:
         raise InputError(f"{path}: the file is empty")
@@ -149,16 +135,8 @@ def read_swag_csv(path: str, split: str) -> List[MultipleChoiceExample]:
 def read_jsonl(path: str, split: str) -> List[MultipleChoiceExample]:
     """The questions of a JSON-lines file: generic (`context`, `choices`, `label`) or SWAG's keys."""
     examples = []
-    for line, text in enumerate(_read_text(path).splitlines(), start=1):
-        if not text.strip():
-            continue
+    for line, record in files.json_objects(path, files.read_text_file(path)):
         where = f"{path}:{line}"
-        try:
-            record = json.loads(text)
-        except ValueError as error:
-            raise InputError(f"{where}: not valid JSON ({error})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
         if "choices" in record:
             context, choices = record.get("context"), record["choices"]
             if not isinstance(choices, list):

@@ -55,10 +55,6 @@ class MultipleChoiceTask(Task):
     head_variables = MULTIPLE_CHOICE_HEAD_VARIABLES
     head_name = "multiple-choice"
 
-    def __init__(self, config: MultipleChoiceConfig):
-        super().__init__(config)
-        self.tokenizer = None
-
     def check_config(self) -> None:
         data_dir = self.config.data_dir
         if not data_dir:

@@ -1,17 +1,26 @@
-"""CoNLL column files: reading, IOB1 -> IOB2 conversion and the label map.
+"""Token-classification files: CoNLL columns, JSON lines of tokens and tags, JSON lines of text and
+character spans; their tag schemes; the label map.
 
-A CoNLL file (CoNLL-2003 `train.txt`, `valid.txt`, `test.txt`) has one word per line, columns separated by
-white space, the word in the first column and its tag in the last (`EU NNP B-NP B-ORG`); a blank line ends a
-sentence and a `-DOCSTART-` line starts a document. Tags are IOB1 (`I-` starts an entity unless it follows one
-of the same type; `B-` only between two adjacent entities of one type) or IOB2 (every entity starts with
-`B-`); both are read as IOB2, converted the same way in every file, so the label set is always
-`O, B-TYPE, I-TYPE, ...`.
+* CoNLL (`conll`; CoNLL-2003 `train.txt`, `valid.txt`, `test.txt`, MSRA's `char TAG` lines) has one word per
+  line, columns separated by white space, the word in column `word_column` (default the first) and its tag in
+  `tag_column` (default the last; `EU NNP B-NP B-ORG`); a blank line ends a sentence and a `-DOCSTART-` line
+  starts a document.
+* JSON lines of tokens (`jsonl`): `{"tokens": [...], "tags": [...]}` per sentence (`tags` absent in a file to
+  tag).
+* JSON lines of spans (`spans`; CLUENER): `{"text": "...", "label": {TYPE: {entity: [[start, end], ...]}}}`,
+  `end` inclusive; the text is tagged per character (every character but white space is a word, as the
+  Chinese tokenizer splits CJK text), and the spans must lie on the text, match their entity, not overlap.
+
+The format is detected from the file when not given (`detect_format`). Tags may be IOB1, IOB2, BIOES or BMES
+(`tag_schemes`, detected or given): every file is read into IOB2 labels, so the label set is always
+`O, B-TYPE, I-TYPE, ...` and the same entities train the same model whatever the format and scheme;
+predictions are written back in the file's format and scheme (`predictions`).
 
 The label map (`label_map.json` in `output_dir`) lists the training file's labels in a stable order: `O`,
 then `B-TYPE`, `I-TYPE` for every entity type in alphabetical order (`I-TYPE` even where the training file
 has none), each with its id: `{"O": 0, "B-LOC": 1, "I-LOC": 2, ...}`.
 
-Every problem is an `InputError` naming the file and the line.
+Every problem is an `InputError` naming the file and the line (and the column or tag at fault).
 """
 from __future__ import annotations
 
@@ -20,13 +29,18 @@ import json
 import os
 from typing import List, Optional, Sequence
 
+from absl import logging
+
 from bert_tf import files
 from bert_tf.conventions import OUTSIDE
 from bert_tf.errors import InputError
+from bert_tf.tasks.ner import tag_schemes
 
 DOCSTART = "-DOCSTART-"
 LABEL_MAP_FILE = "label_map.json"
 ENTITY_PREFIXES = ("B-", "I-")
+DATA_FORMATS = ("conll", "jsonl", "spans")
+EXTENSIONS = ("txt", "conll", "ner", "tsv", "jsonl", "json")
 
 
 @dataclasses.dataclass
@@ -35,15 +49,19 @@ class Sentence:
 
     Attributes:
       words: the first column of each line (never empty, never white space).
-      tags: the last column as written in the file (IOB1 or IOB2), or None for an untagged file.
+      tags: the tags as written in the file (its scheme), or None for an untagged file.
       labels: `tags` converted to IOB2 (what the model learns and is scored on), or None.
       line_numbers: the 1-based line of each word in its file.
+      text: a span file's text (None for the other formats).
+      offsets: a span file's character index of each word in `text`.
     """
 
     words: List[str]
     tags: Optional[List[str]]
     labels: Optional[List[str]]
     line_numbers: List[int]
+    text: Optional[str] = None
+    offsets: Optional[List[int]] = None
 
 
 @dataclasses.dataclass
@@ -56,12 +74,16 @@ class ConllFile:
       docstarts: for each `-DOCSTART-` line, the index of the sentence that follows it (`len(sentences)`
         for one at the end), so that output files keep them in place.
       tagged: whether the lines have a tag column (a prediction input may have words only).
+      data_format: `conll`, `jsonl` or `spans` (the format predictions are written back in).
+      scheme: the tags' scheme (`tag_schemes.SCHEMES`), set by `apply_scheme`.
     """
 
     path: str
     sentences: List[Sentence]
     docstarts: List[int]
     tagged: bool
+    data_format: str = "conll"
+    scheme: str = "iob2"
 
     @property
     def num_words(self) -> int:
@@ -85,32 +107,42 @@ def iob1_to_iob2(tags: Sequence[str]) -> List[str]:
     Returns:
       The IOB2 tags (a new list of the same length).
     """
-    converted: List[str] = []
-    previous = OUTSIDE
-    for tag in tags:
-        if tag.startswith("I-") and (previous == OUTSIDE or previous[2:] != tag[2:]):
-            tag = "B-" + tag[2:]
-        converted.append(tag)
-        previous = tag
-    return converted
-
-
-def _decode(path: str, data: bytes) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise InputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); CoNLL files must "
-                         "be UTF-8") from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return tag_schemes.to_iob2(tags, "iob1")
 
 
 def _check_tag(path: str, line_number: int, tag: str) -> None:
-    if tag != OUTSIDE and not (tag.startswith(ENTITY_PREFIXES) and len(tag) > 2):
-        raise InputError(f"{path}:{line_number}: tag {tag!r} is not IOB1/IOB2 (O, B-TYPE or I-TYPE)")
+    problem = tag_schemes.check_tag(tag)
+    if problem:
+        raise InputError(f"{path}:{line_number}: {problem}")
 
 
-def parse_conll(path: str, text: str, require_tags: bool = True) -> ConllFile:
+def apply_scheme(conll: ConllFile, scheme: str = "auto") -> ConllFile:
+    """Sets each sentence's IOB2 `labels` from its `tags` read in `scheme` (`auto`: detected) and
+    `conll.scheme`; returns `conll`.
+
+    Raises:
+      InputError: `<path>:<line>: ...` at the first tag the scheme does not allow there (saying why), or
+        tags of two schemes in one file.
+    """
+    if not conll.tagged:
+        conll.scheme = "iob2" if scheme == "auto" else scheme
+        return conll
+    if scheme == "auto":
+        try:
+            scheme = tag_schemes.detect_scheme(sentence.tags for sentence in conll.sentences)
+        except InputError as error:
+            raise InputError(f"{conll.path}: {error}") from None
+    for sentence in conll.sentences:
+        try:
+            sentence.labels = tag_schemes.to_iob2(sentence.tags, scheme)
+        except tag_schemes.SchemeError as error:
+            raise InputError(f"{conll.path}:{sentence.line_numbers[error.position]}: {error}") from None
+    conll.scheme = scheme
+    return conll
+
+
+def parse_conll(path: str, text: str, require_tags: bool = True, word_column: int = 0, tag_column: int = -1,
+                scheme: str = "auto") -> ConllFile:
     """Parses the text of a CoNLL file (see the module docstring).
 
     Args:
@@ -118,13 +150,16 @@ def parse_conll(path: str, text: str, require_tags: bool = True) -> ConllFile:
       text: its content.
       require_tags: every word line needs a tag column; otherwise the first word line decides whether
         the file is tagged (two or more columns) or words only (one column), and all lines must agree.
+      word_column, tag_column: 0-based columns (negative: from the end) of the word and the tag.
+      scheme: the tags' scheme, or `auto` (see `apply_scheme`).
 
     Returns:
       A `ConllFile` with IOB2 `labels`.
 
     Raises:
       InputError: `<path>:<line>: ...` for a line without a tag column (or with one in a words-only file),
-        a tag that is not IOB, or a file without any sentence (empty, or only `-DOCSTART-` lines).
+        a line without the word or tag column, a tag of no scheme or one its scheme does not allow there,
+        or a file without any sentence (empty, or only `-DOCSTART-` lines).
     """
     sentences: List[Sentence] = []
     docstarts: List[int] = []
@@ -136,8 +171,7 @@ def parse_conll(path: str, text: str, require_tags: bool = True) -> ConllFile:
 
     def end_sentence():
         if words:
-            sentences.append(Sentence(list(words), list(tags) if tagged else None,
-                                      iob1_to_iob2(tags) if tagged else None, list(line_numbers)))
+            sentences.append(Sentence(list(words), list(tags) if tagged else None, None, list(line_numbers)))
             words.clear(), tags.clear(), line_numbers.clear()
 
     for line_number, line in enumerate(text.split("\n"), start=1):
@@ -158,16 +192,20 @@ def parse_conll(path: str, text: str, require_tags: bool = True) -> ConllFile:
             raise InputError(f"{path}:{line_number}: {len(columns)} columns, but the file's first line has "
                              "words only (one column)")
         if tagged:
-            _check_tag(path, line_number, columns[-1])
-            tags.append(columns[-1])
-        words.append(columns[0])
+            for column, name in ((word_column, "word"), (tag_column, "tag")):
+                if not -len(columns) <= column < len(columns):
+                    raise InputError(f"{path}:{line_number}: no {name} column {column} (--{name}_column) in "
+                                     f"{line.strip()!r}")
+            _check_tag(path, line_number, columns[tag_column])
+            tags.append(columns[tag_column])
+        words.append(columns[word_column] if tagged else columns[0])
         line_numbers.append(line_number)
     end_sentence()
     if not sentences:
         if last_docstart_line is not None:
             raise InputError(f"{path}:{last_docstart_line}: the file has only -DOCSTART- lines, no sentence")
         raise InputError(f"{path}:1: the file is empty (no sentence)")
-    return ConllFile(path, sentences, docstarts, bool(tagged))
+    return apply_scheme(ConllFile(path, sentences, docstarts, bool(tagged)), scheme)
 
 
 def read_conll_file(path: str, require_tags: bool = True) -> ConllFile:
@@ -176,19 +214,122 @@ def read_conll_file(path: str, require_tags: bool = True) -> ConllFile:
     Raises:
       InputError: the file is missing or unreadable, not UTF-8, or malformed (naming the file and line).
     """
-    path = os.fspath(path)
+    return read_ner_file(path, "conll", require_tags)
+
+
+def detect_format(path: str, text: str) -> str:
+    """`jsonl` or `spans` for JSON lines (by the first object's keys: `tokens`, or `text`), else `conll`."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first.lstrip().startswith("{"):
+        return "conll"
     try:
-        if files.is_remote(path):
-            with files.tf_gfile().GFile(path, "rb") as reader:
-                data = reader.read()
-        else:
-            with open(path, "rb") as reader:
-                data = reader.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: {error}") from None
-    return parse_conll(path, _decode(path, data), require_tags)
+        record = json.loads(first)
+    except ValueError:
+        raise InputError(f"{path}:1: starts like JSON lines but is not valid JSON") from None
+    return "jsonl" if isinstance(record, dict) and "tokens" in record else "spans"
+
+
+def parse_jsonl(path: str, text: str, require_tags: bool = True, scheme: str = "auto") -> ConllFile:
+    """JSON lines of `{"tokens": [...], "tags": [...]}` (see the module docstring) -> a `ConllFile`."""
+    sentences, tagged = [], None
+    for line_number, record in files.json_objects(path, text):
+        tokens, tags = record.get("tokens"), record.get("tags")
+        if not isinstance(tokens, list) or not tokens or not all(isinstance(token, str) and token.strip()
+                                                                 for token in tokens):
+            raise InputError(f"{path}:{line_number}: \"tokens\" must be a non-empty list of non-empty strings")
+        tagged = (tags is not None or require_tags) if tagged is None else tagged
+        if tagged:
+            if not isinstance(tags, list) or len(tags) != len(tokens):
+                raise InputError(f"{path}:{line_number}: \"tags\" must list one tag per token ({len(tokens)})")
+            for tag in tags:
+                _check_tag(path, line_number, str(tag))
+        sentences.append(Sentence([token.strip() for token in tokens], [str(tag) for tag in tags] if tagged else None,
+                                  None, [line_number] * len(tokens)))
+    if not sentences:
+        raise InputError(f"{path}:1: the file is empty (no sentence)")
+    return apply_scheme(ConllFile(path, sentences, [], bool(tagged), "jsonl"), scheme)
+
+
+def _span_labels(path: str, line_number: int, text: str, spans) -> List[str]:
+    """IOB2 labels of each character of `text` from CLUENER's `{type: {entity: [[start, end], ...]}}`.
+
+    A span inside another (CLUENER's train.json has a company inside a book title) cannot be tagged flat:
+    the outer span is kept and the inner one left out with a warning naming the line. Spans that cross
+    (overlap without one holding the other) are an error.
+    """
+    if not isinstance(spans, dict):
+        raise InputError(f"{path}:{line_number}: \"label\" must be an object {{type: {{entity: [[start, end]]}}}}")
+    placed = []
+    for entity_type, entities in spans.items():
+        for entity, positions in (entities or {}).items():
+            for position in positions:
+                placed.append(_checked_span(path, line_number, text, entity, position) + (entity_type, entity))
+    labels = [OUTSIDE] * len(text)
+    kept = []
+    for start, end, entity_type, entity in sorted(placed, key=lambda span: (span[0], -span[1])):
+        outer = next((span for span in kept if span[0] <= start and end <= span[1]), None)
+        if outer is not None:
+            if (outer[0], outer[1]) != (start, end) or outer[2] != entity_type:
+                logging.warning("%s:%d: span [%d, %d] of %r is inside [%d, %d] of %r: left out (flat tags hold "
+                                "one entity per character)", path, line_number, start, end, entity, outer[0],
+                                outer[1], outer[3])
+            continue
+        if any(span[0] <= end and start <= span[1] for span in kept):
+            raise InputError(f"{path}:{line_number}: span [{start}, {end}] of {entity!r} overlaps another")
+        kept.append((start, end, entity_type, entity))
+        labels[start:end + 1] = [f"B-{entity_type}"] + [f"I-{entity_type}"] * (end - start)
+    return labels
+
+
+def _checked_span(path: str, line_number: int, text: str, entity: str, position) -> tuple:
+    """`(start, end)` of one span, checked against the text (end inclusive)."""
+    if not (isinstance(position, list) and len(position) == 2 and all(isinstance(index, int)
+                                                                      for index in position)):
+        raise InputError(f"{path}:{line_number}: span {position!r} of {entity!r} is not [start, end]")
+    start, end = position
+    if not 0 <= start <= end < len(text):
+        raise InputError(f"{path}:{line_number}: span [{start}, {end}] of {entity!r} is outside the "
+                         f"text ({len(text)} characters)")
+    if text[start:end + 1] != entity:
+        raise InputError(f"{path}:{line_number}: span [{start}, {end}] is {text[start:end + 1]!r}, not "
+                         f"{entity!r} (end is inclusive)")
+    return start, end
+
+
+def parse_spans(path: str, text: str, require_tags: bool = True) -> ConllFile:
+    """JSON lines of `{"text": ..., "label": {...}}` (CLUENER) -> a `ConllFile` of characters, IOB2."""
+    sentences, tagged = [], None
+    for line_number, record in files.json_objects(path, text):
+        sentence_text = record.get("text")
+        if not isinstance(sentence_text, str) or not sentence_text.strip():
+            raise InputError(f"{path}:{line_number}: \"text\" must be a non-empty string")
+        tagged = ("label" in record or require_tags) if tagged is None else tagged
+        labels = _span_labels(path, line_number, sentence_text, record.get("label", {})) if tagged else None
+        offsets = [index for index, char in enumerate(sentence_text) if not char.isspace()]
+        sentences.append(Sentence([sentence_text[index] for index in offsets],
+                                  [labels[index] for index in offsets] if tagged else None, None,
+                                  [line_number] * len(offsets), sentence_text, offsets))
+    if not sentences:
+        raise InputError(f"{path}:1: the file is empty (no sentence)")
+    return apply_scheme(ConllFile(path, sentences, [], bool(tagged), "spans"), "iob2")
+
+
+def read_ner_file(path: str, data_format: str = "auto", require_tags: bool = True, scheme: str = "auto",
+                  word_column: int = 0, tag_column: int = -1) -> ConllFile:
+    """Reads a token-classification file in `data_format` (`auto`: `detect_format`); see the module docstring.
+
+    Raises:
+      InputError: the file is missing or unreadable, not UTF-8, or malformed (naming the file and line).
+    """
+    path = os.fspath(path)
+    text = files.read_text_file(path)
+    if data_format == "auto":
+        data_format = detect_format(path, text)
+    if data_format == "jsonl":
+        return parse_jsonl(path, text, require_tags, scheme)
+    if data_format == "spans":
+        return parse_spans(path, text, require_tags)
+    return parse_conll(path, text, require_tags, word_column, tag_column, scheme)
 
 
 # ------------------------------------------------------------------------------------------------ label map

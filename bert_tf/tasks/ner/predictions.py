@@ -1,23 +1,35 @@
-"""NER model outputs -> one label per word -> conlleval's prediction files.
+"""NER model outputs -> one label per word -> the prediction files, in the format and scheme of the input.
 
 `decode` takes each word's label at its first piece, in the window where it has the most context
-(`features.convert_file` put it in that window only); a word without pieces is `O`. `prediction_lines`
-writes `word gold predicted` (or `word predicted` for an untagged file), a blank line after each sentence,
-the file's `-DOCSTART-` lines kept: what `conlleval` reads.
+(`features.convert_file` put it in that window only); a word without pieces is `O`. The predicted IOB2
+labels are written back in the input file's tag scheme (`tag_schemes.from_iob2`) and format:
+
+* CoNLL (`prediction_lines`): `word gold predicted` (or `word predicted` for an untagged file), a blank line
+  after each sentence, the file's `-DOCSTART-` lines kept: what `conlleval` reads (`*_predictions.txt`);
+* JSON lines of tokens: `{"tokens": [...], "tags": [predicted]}` per sentence (`*_predictions.jsonl`);
+* JSON lines of spans (CLUENER): `{"text": ..., "label": {type: {entity: [[start, end]]}}}` of the predicted
+  entities (`*_predictions.json`).
 """
 from __future__ import annotations
 
 import collections
-from typing import Iterator, List, Sequence
+import json
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 
 from bert_tf import files
+from bert_tf.tasks.ner import tag_schemes
 from bert_tf.tasks.ner.examples import DOCSTART, OUTSIDE, ConllFile
 from bert_tf.tasks.ner.features import WindowFeature
+from bert_tf.tasks.ner.metrics import chunks
 
-EVAL_PREDICTIONS_FILE = "eval_predictions.txt"
-TEST_PREDICTIONS_FILE = "test_predictions.txt"
+_EXTENSIONS = {"conll": ".txt", "jsonl": ".jsonl", "spans": ".json"}
+
+
+def predictions_file(split: str, data_format: str) -> str:
+    """The prediction file name of a split (`dev`: `eval_predictions`, `test`: `test_predictions`) in a format."""
+    return ("eval_predictions" if split == "dev" else "test_predictions") + _EXTENSIONS[data_format]
 
 
 def decode(conll: ConllFile, windows: Sequence[WindowFeature], logits: np.ndarray,
@@ -44,20 +56,43 @@ def decode(conll: ConllFile, windows: Sequence[WindowFeature], logits: np.ndarra
 
 def prediction_lines(conll: ConllFile, predicted: Sequence[Sequence[str]]) -> Iterator[str]:
     """conlleval's input: `word gold predicted` lines (`word predicted` untagged), a blank line after each
-    sentence, `-DOCSTART-` lines (with `O` tags) where the file has them."""
+    sentence, `-DOCSTART-` lines (with `O` tags) where the file has them; the tags in the file's scheme."""
     docstarts = collections.Counter(conll.docstarts)
     docstart_line = f"{DOCSTART} O O\n\n" if conll.tagged else f"{DOCSTART} O\n\n"
     for index, sentence in enumerate(conll.sentences):
         yield docstart_line * docstarts[index]
         gold = sentence.tags if conll.tagged else [None] * len(sentence.words)
-        for word, gold_tag, predicted_tag in zip(sentence.words, gold, predicted[index]):
+        in_scheme = tag_schemes.from_iob2(predicted[index], conll.scheme)
+        for word, gold_tag, predicted_tag in zip(sentence.words, gold, in_scheme):
             yield f"{word} {gold_tag} {predicted_tag}\n" if conll.tagged else f"{word} {predicted_tag}\n"
         yield "\n"
     yield docstart_line * docstarts[len(conll.sentences)]
 
 
+def json_lines(conll: ConllFile, predicted: Sequence[Sequence[str]]) -> Iterator[str]:
+    """One JSON object per sentence: its tokens and predicted tags (scheme of the file), or for a span file
+    its text and predicted entity spans."""
+    for sentence, labels in zip(conll.sentences, predicted):
+        if conll.data_format == "spans":
+            record = {"text": sentence.text, "label": entity_spans(sentence.text, sentence.offsets, labels)}
+        else:
+            record = {"tokens": sentence.words, "tags": tag_schemes.from_iob2(labels, conll.scheme)}
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def entity_spans(text: str, offsets: Sequence[int], labels: Sequence[str]) -> Dict[str, Dict[str, List[List[int]]]]:
+    """CLUENER's `{type: {entity text: [[start, end], ...]}}` (end inclusive) of IOB2 labels over `offsets`."""
+    spans: Dict[str, Dict[str, List[List[int]]]] = {}
+    for entity_type, first, last in chunks(labels):
+        start, end = offsets[first], offsets[last]
+        spans.setdefault(entity_type, {}).setdefault(text[start:end + 1], []).append([start, end])
+    return spans
+
+
 def write_predictions(path: str, conll: ConllFile, predicted: Sequence[Sequence[str]]) -> None:
-    """Writes `prediction_lines` to `path` atomically."""
+    """Writes the predictions of `conll` in its format (`prediction_lines` or `json_lines`) to `path`
+    atomically."""
+    lines = prediction_lines(conll, predicted) if conll.data_format == "conll" else json_lines(conll, predicted)
     with files.atomic_writer(path) as writer:
-        for text in prediction_lines(conll, predicted):
+        for text in lines:
             writer.write(text)

@@ -1,7 +1,8 @@
-"""Named-entity recognition on CoNLL files, on the Task protocol: the library behind `run_ner.py`.
+"""Named-entity recognition on the Task protocol: the library behind `run_ner.py`.
 
-Reads `train.txt`, `dev.txt` (or `valid.txt`) and `test.txt` of `data_dir` (CoNLL-2003 layout; `predict_file`
-for any other file to tag) and writes in `output_dir`:
+Reads `train.*`, `dev.*` (or `valid.*`) and `test.*` of `data_dir` (CoNLL columns such as CoNLL-2003's
+`.txt` files, JSON lines of tokens and tags, or CLUENER's JSON lines of spans, in any tag scheme:
+`examples`, `tag_schemes`; `predict_file` for any other file to tag) and writes in `output_dir`:
 
 * `label_map.json`: the training labels and their ids (`examples`); runs without `do_train` read it back
   (from `output_dir`, else from the folder of `init_checkpoint`);
@@ -13,8 +14,9 @@ for any other file to tag) and writes in `output_dir`:
   `eval_accuracy` (words), `eval_loss` (mean cross-entropy per word), `global_step`, and
   `eval_precision_<TYPE>`, `eval_recall_<TYPE>`, `eval_f1_<TYPE>` per entity type; `eval_predictions.txt`;
 * `test_predictions.txt`: `word gold predicted` per line (`word predicted` for an untagged file), a blank
-  line after each sentence, `-DOCSTART-` lines kept: conlleval's input; `test_results.txt`: the same
-  metrics as `test_*` when the file has tags.
+  line after each sentence, `-DOCSTART-` lines kept: conlleval's input (JSON-lines inputs: `.jsonl` / `.json`
+  in their own format; the tags always in the input's scheme); `test_results.txt`: the same metrics as
+  `test_*` when the file has tags.
 
 Training: cross-entropy averaged over the words of the batch (first word pieces), the original
 AdamWeightDecay with warmup and linear decay; `num_train_steps = int(windows / train_batch_size *
@@ -35,12 +37,11 @@ from bert_tf.checkpoint import latest_checkpoint
 from bert_tf.errors import InputError, require_int
 from bert_tf.modeling.token_classification import NER_HEAD_VARIABLES, BertTokenClassifier
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
-from bert_tf.tasks.ner import examples, metrics, predictions
+from bert_tf.tasks.ner import examples, metrics, predictions, tag_schemes
 from bert_tf.tasks.ner import features as ner_features
 
 TRAIN_FILE = "train.txt"
-DEV_FILES = ("dev.txt", "valid.txt")
-TEST_FILE = "test.txt"
+SPLIT_STEMS = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test",)}
 TEST_RESULTS_FILE = "test_results.txt"
 # Sentences come in document order: a buffer of a few thousand windows mixes documents (the original
 # classifier's 100 would keep each batch inside one or two news stories).
@@ -56,6 +57,9 @@ class NerConfig(TaskConfig):
         `predict_file` alone).
       predict_file: the CoNLL file `do_predict` tags instead of `data_dir/test.txt`.
       window_stride: word pieces between the starts of a long sentence's windows (default: half a window).
+      data_format: `conll`, `jsonl`, `spans`, or `auto` (detected from each file; `examples`).
+      tag_scheme: `iob1`, `iob2`, `bioes`, `bmes`, or `auto` (detected from the training file, else each file).
+      word_column, tag_column: a CoNLL file's columns (0-based; negative from the end).
       group_by_length: on by default (about twice as fast; NER has no original script whose random batches
         to keep).
     """
@@ -64,6 +68,15 @@ class NerConfig(TaskConfig):
     predict_file: Optional[str] = None
     window_stride: Optional[int] = None
     group_by_length: bool = True
+    data_format: str = "auto"
+    tag_scheme: str = "auto"
+    word_column: int = 0
+    tag_column: int = -1
+
+
+def _compatible(scheme: str, other: str) -> bool:
+    """Whether two files' schemes may be mixed: the same, or IOB1 and IOB2 (read alike)."""
+    return scheme == other or {scheme, other} <= {"iob1", "iob2"}
 
 
 def token_classification_loss(outputs, labels, features) -> tf.Tensor:
@@ -108,29 +121,44 @@ class NerTask(Task):
             raise InputError(f"--data_dir {config.data_dir} is not a folder")
         if config.window_stride is not None:
             require_int("--window_stride", config.window_stride)
+        for flag, value, choices in (("data_format", config.data_format, examples.DATA_FORMATS),
+                                     ("tag_scheme", config.tag_scheme, tag_schemes.SCHEMES)):
+            if value != "auto" and value not in choices:
+                raise InputError(f"--{flag} must be auto or one of {', '.join(choices)}, got {value!r}")
 
     # -- inputs ---------------------------------------------------------------------------------------
     def data_files(self) -> Dict[str, str]:
-        """The CoNLL file of each requested split (`train`, `dev`, `test`).
+        """The file of each requested split (`train`, `dev` (or `valid`), `test`, with any of
+        `examples.EXTENSIONS`; `predict_file` for `test` when given).
 
         Raises:
           InputError: a needed file does not exist (naming the folder and the names looked for).
         """
         config, gfile = self.config, files.tf_gfile()
+        modes = {"train": config.do_train, "dev": config.do_eval, "test": config.do_predict}
         paths = {}
-        if config.do_train:
-            paths["train"] = os.path.join(config.data_dir, TRAIN_FILE)
-        if config.do_eval:
-            candidates = [os.path.join(config.data_dir, name) for name in DEV_FILES]
-            paths["dev"] = next((path for path in candidates if gfile.exists(path)), candidates[0])
-        if config.do_predict:
-            paths["test"] = config.predict_file or os.path.join(config.data_dir, TEST_FILE)
-        for split, path in paths.items():
-            if not gfile.exists(path):
-                wanted = " or ".join(DEV_FILES) if split == "dev" else os.path.basename(path)
-                where = "--predict_file" if split == "test" and config.predict_file else f"--data_dir {config.data_dir}"
-                raise InputError(f"{where}: no {wanted} ({path} does not exist)")
+        for split in (split for split, wanted in modes.items() if wanted):
+            if split == "test" and config.predict_file:
+                if not gfile.exists(config.predict_file):
+                    raise InputError(f"--predict_file: no {os.path.basename(config.predict_file)} "
+                                     f"({config.predict_file} does not exist)")
+                paths[split] = config.predict_file
+                continue
+            candidates = [os.path.join(config.data_dir, f"{stem}.{extension}") for stem in SPLIT_STEMS[split]
+                          for extension in examples.EXTENSIONS]
+            found = next((path for path in candidates if gfile.exists(path)), None)
+            if found is None:
+                wanted = " or ".join(f"{stem}.txt" for stem in SPLIT_STEMS[split])
+                others = ", .".join(examples.EXTENSIONS[1:])
+                raise InputError(f"--data_dir {config.data_dir}: no {wanted} (nor .{others})")
+            paths[split] = found
         return paths
+
+    def read_file(self, path: str, split: str, scheme: str) -> examples.ConllFile:
+        """One data file in the configured format, its tags read in `scheme` (`auto`: detected)."""
+        config = self.config
+        return examples.read_ner_file(path, config.data_format, require_tags=split != "test", scheme=scheme,
+                                      word_column=config.word_column, tag_column=config.tag_column)
 
     def resolve_label_list(self, train: Optional[examples.ConllFile]) -> List[str]:
         """The labels: from the training file when training, else from a saved `label_map.json` (in
@@ -139,7 +167,7 @@ class NerTask(Task):
         Raises:
           InputError: no label map to read; or `output_dir` holds checkpoints trained on other labels.
         """
-        output_dir, init_checkpoint = self.config.options.output_dir, self.config.model.init_checkpoint
+        output_dir = self.config.options.output_dir
         if train is not None:
             label_list = examples.label_list_from_training(train)
             saved = examples.find_label_map([output_dir])
@@ -147,11 +175,7 @@ class NerTask(Task):
                 raise InputError(f"{saved} lists other labels than {train.path} ({', '.join(label_list)}), and "
                                  f"{output_dir} holds checkpoints trained on them: use a new --output_dir")
             return label_list
-        init_folder = None
-        if init_checkpoint:
-            init_folder = (init_checkpoint if files.tf_gfile().isdir(init_checkpoint)
-                           else os.path.dirname(init_checkpoint))
-        path = examples.find_label_map([output_dir, init_folder])
+        path = examples.find_label_map(self.run_folders())
         if path is None:
             raise InputError(f"no {examples.LABEL_MAP_FILE} in --output_dir {output_dir} (or next to "
                              "--init_checkpoint): run with --do_train first, it writes the label map")
@@ -161,11 +185,14 @@ class NerTask(Task):
     def read_inputs(self, tokenizer) -> Dict[str, Split]:
         config = self.config
         paths = self.data_files()
-        train = examples.read_conll_file(paths["train"]) if config.do_train else None
+        train = self.read_file(paths["train"], "train", config.tag_scheme) if config.do_train else None
         self.label_list = self.resolve_label_list(train)
         splits = {}
         for name, path in paths.items():
-            conll = train if name == "train" else examples.read_conll_file(path, require_tags=name != "test")
+            conll = train if name == "train" else self.read_file(path, name, config.tag_scheme)
+            if train is not None and conll.tagged and not _compatible(conll.scheme, train.scheme):
+                raise InputError(f"{path}: its tags are {conll.scheme.upper()} but the training file's are "
+                                 f"{train.scheme.upper()} (mixed schemes); give --tag_scheme or convert one")
             if conll.tagged:
                 examples.check_labels(conll, self.label_list)
             converted = ner_features.convert_file(conll, self.label_list, tokenizer, config.max_seq_length,
@@ -206,20 +233,22 @@ class NerTask(Task):
         return metrics.score_entities(gold, predicted).as_results(prefix)
 
     def evaluate(self, split: Split, prediction, global_step: int, write_dir: str) -> Dict[str, float]:
-        """Entity-level scores of the dev file; writes `eval_predictions.txt`."""
+        """Entity-level scores of the dev file; writes its predictions (`eval_predictions.txt`, or `.jsonl` /
+        `.json` for JSON-lines files)."""
         logits, predicted = self._decode(split, prediction)
         results = self._scores(split, predicted, "eval")
         results.update(eval_loss=metrics.mean_word_loss(split.features, logits), global_step=int(global_step))
-        predictions.write_predictions(os.path.join(write_dir, predictions.EVAL_PREDICTIONS_FILE), split.data,
-                                      predicted)
+        name = predictions.predictions_file("dev", split.data.data_format)
+        predictions.write_predictions(os.path.join(write_dir, name), split.data, predicted)
         return results
 
     def predict(self, split: Split, prediction, global_step: int, write_dir: str) -> PredictOutcome:
         """`test_predictions.txt`, and `test_results.txt` for a tagged file."""
         _, predicted = self._decode(split, prediction)
-        path = os.path.join(write_dir, predictions.TEST_PREDICTIONS_FILE)
+        name = predictions.predictions_file("test", split.data.data_format)
+        path = os.path.join(write_dir, name)
         predictions.write_predictions(path, split.data, predicted)
-        result = PredictOutcome(files={predictions.TEST_PREDICTIONS_FILE: path}, decoded=predicted)
+        result = PredictOutcome(files={name: path}, decoded=predicted)
         if split.data.tagged:
             result.results = {**self._scores(split, predicted, "test"), "global_step": int(global_step)}
             result.results_file = TEST_RESULTS_FILE

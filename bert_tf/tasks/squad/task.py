@@ -106,10 +106,6 @@ class SquadTask(Task):
     sequence_outputs = {"start_logits": -1e30, "end_logits": -1e30}
     feature_files = {"train": "train.tf_record", "test": "eval.tf_record"}  # the original's names
 
-    def __init__(self, config: SquadConfig):
-        super().__init__(config)
-        self.tokenizer = None
-
     # -- checks ---------------------------------------------------------------------------------------
     def check_windows(self) -> None:
         """The window and post-processing flags (also what an export needs); raises InputError."""

@@ -6,6 +6,7 @@ import pytest
 from bert_tf import files
 from bert_tf.tasks.classification import metrics
 from bert_tf.tasks.classification import predictions as classifier
+from bert_tf.tasks.classification.examples import get_processor
 from bert_tf.training.predict import PredictResult
 
 
@@ -22,7 +23,7 @@ def test_result_files_for_classification_and_regression(tmp_path):
     prediction = PredictResult(outputs={"logits": np.array([[1.0], [2.0], [4.0], [0.0]], np.float32)},
                                labels=np.array([1.5, 2.0, 3.0, 0.0], np.float32),
                                features={"is_real_example": np.array([1, 1, 1, 0], np.float32)}, batch_sizes=[2, 2])
-    results = metrics.eval_results_from_predictions("sts-b", prediction, is_regression=True, global_step=9)
+    results = metrics.eval_results_from_predictions(get_processor("sts-b"), prediction, global_step=9)
     assert sorted(results) == ["eval_loss", "eval_pearson", "eval_spearman", "global_step", "loss"]
     assert results["eval_loss"] == pytest.approx((0.25 + 0 + 1) / 3)
     assert results["loss"] == pytest.approx(((0.25 + 0) / 2 + (1 + 0) / 2) / 2)

@@ -88,7 +88,7 @@ def test_bad_input_names_file_and_line(tmp_path, name, text, message):
 def test_invalid_utf8_names_the_line(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_bytes(b'{"context": "a", "choices": ["b", "c"], "label": 0}\n{"context": "caf\xe9"}\n')
-    with pytest.raises(InputError, match="train.jsonl:2: not valid UTF-8"):
+    with pytest.raises(InputError, match="train.jsonl:2: not UTF-8"):
         examples.read_split(str(path), "train", require_labels=True)
 
 

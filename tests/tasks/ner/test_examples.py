@@ -67,7 +67,8 @@ def test_words_only_file_is_untagged_and_mixed_columns_are_an_error():
     ("-DOCSTART- -X- -X- O\n\n", r"t\.txt:1: the file has only -DOCSTART- lines"),
     ("", r"t\.txt:1: the file is empty"),
     ("\n\n  \n", r"t\.txt:1: the file is empty"),
-    ("EU X-ORG\n", r"t\.txt:1: tag 'X-ORG' is not IOB1/IOB2"),
+    ("EU X-ORG\n", r"t\.txt:1: tag 'X-ORG' is not O or a tag of a scheme"),
+    ("EU B-ORG\nsays E-LOC\n", r"t\.txt:2: tag 'E-LOC' continues no LOC entity \(BIOES"),
 ])
 def test_malformed_text_names_file_and_line(text, message):
     with pytest.raises(InputError, match=message):
@@ -99,3 +100,71 @@ def test_label_map_round_trip(tmp_path):
     (tmp_path / "label_map.json").write_text('{"O": 0, "B-PER": 2}')
     with pytest.raises(InputError, match="label ids must be"):
         examples.read_label_map(path)
+
+
+# ------------------------------------------------------------------------------------------------
+# Other formats and schemes (your own data)
+# ------------------------------------------------------------------------------------------------
+def test_columns_and_schemes_of_conll_files():
+    parsed = examples.parse_conll("m.txt", "中 x B-NT\n共 x M-NT\n央 x E-NT\n致 x O\n\n好 x S-NR\n", word_column=0,
+                                  tag_column=2)
+    assert parsed.scheme == "bmes" and parsed.sentences[0].words == ["中", "共", "央", "致"]
+    assert parsed.sentences[0].labels == ["B-NT", "I-NT", "I-NT", "O"] and parsed.sentences[1].labels == ["B-NR"]
+    assert parsed.sentences[0].tags == ["B-NT", "M-NT", "E-NT", "O"]
+    with pytest.raises(InputError, match=r"m\.txt:2: tag 'I-PER' after 'O' continues no entity \(IOB2"):
+        examples.parse_conll("m.txt", "a O\nb I-PER\n", scheme="iob2")
+    with pytest.raises(InputError, match=r"m\.txt:1: no tag column 3 \(--tag_column\)"):
+        examples.parse_conll("m.txt", "a x O\n", tag_column=3)
+    with pytest.raises(InputError, match="mix schemes"):
+        examples.parse_conll("m.txt", "a B-X\nb M-X\nc E-X\n\nd I-Y\n")
+
+
+def test_json_lines_of_tokens_and_tags(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps({"tokens": ["John", "lives", "in", "New", "York"],
+                                "tags": ["S-PER", "O", "O", "B-LOC", "E-LOC"]}) + "\n", encoding="utf-8")
+    parsed = examples.read_ner_file(str(path))
+    assert (parsed.data_format, parsed.scheme) == ("jsonl", "bioes")
+    assert parsed.sentences[0].labels == ["B-PER", "O", "O", "B-LOC", "I-LOC"]
+    path.write_text(json.dumps({"tokens": ["a", "b"], "tags": ["O"]}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"train\.jsonl:1: \"tags\" must list one tag per token \(2\)"):
+        examples.read_ner_file(str(path))
+    path.write_text(json.dumps({"tokens": ["a"]}) + "\n", encoding="utf-8")
+    assert not examples.read_ner_file(str(path), require_tags=False).tagged
+
+
+def test_json_lines_of_character_spans(tmp_path):
+    path = tmp_path / "dev.json"
+    record = {"text": "彭小军 在 台湾", "label": {"name": {"彭小军": [[0, 2]]}, "address": {"台湾": [[6, 7]]}}}
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    parsed = examples.read_ner_file(str(path))
+    sentence = parsed.sentences[0]
+    assert parsed.data_format == "spans" and sentence.words == ["彭", "小", "军", "在", "台", "湾"]
+    assert sentence.offsets == [0, 1, 2, 4, 6, 7]
+    assert sentence.labels == ["B-name", "I-name", "I-name", "O", "B-address", "I-address"]
+
+
+def test_a_span_inside_another_is_left_out_with_a_warning(tmp_path, caplog):
+    # CLUENER's train.json has one: a company inside a book title. Flat tags keep the outer span.
+    path = tmp_path / "train.json"
+    label = {"x": {"小军": [[1, 2]]}, "name": {"彭小军": [[0, 2]]}}
+    path.write_text(json.dumps({"text": "彭小军 在 台湾", "label": label}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        parsed = examples.read_ner_file(str(path))
+    assert parsed.sentences[0].labels == ["B-name", "I-name", "I-name", "O", "O", "O"]
+    assert f"{path}:1: span [1, 2] of '小军' is inside [0, 2] of '彭小军': left out" in caplog.text
+
+
+@pytest.mark.parametrize("label, message", [
+    ({"name": {"彭小军": [[0, 9]]}}, "span [0, 9] of '彭小军' is outside the text (8 characters)"),
+    ({"name": {"彭小军": [[0, 1]]}}, "span [0, 1] is '彭小', not '彭小军' (end is inclusive)"),
+    ({"name": {"彭小军": [[0, 2]]}, "x": {"军 在": [[2, 4]]}}, "span [2, 4] of '军 在' overlaps another"),
+    ({"name": {"彭小军": [0, 2]}}, "span 0 of '彭小军' is not [start, end]"),
+])
+def test_bad_spans_name_the_line(tmp_path, label, message):
+    path = tmp_path / "train.json"
+    path.write_text("\n" + json.dumps({"text": "彭小军 在 台湾", "label": label}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        examples.read_ner_file(str(path))
+    assert str(error.value).startswith(f"{path}:2: ") and message in str(error.value)
