@@ -76,10 +76,10 @@ def test_masked_lm_loss_drops_by_a_third(tmp_path, shared, wikitext_records):
     before = pretrain.run(_config(tmp_path, shared, input_file=wikitext_records, do_train=False, do_eval=True,
                                   eval_batch_size=32, max_eval_steps=10))["eval"]
     config = _config(tmp_path, shared, input_file=wikitext_records, do_eval=True, train_batch_size=32,
-                     num_train_steps=300, num_warmup_steps=30, learning_rate=2e-3, save_checkpoints_steps=300,
+                     num_train_steps=400, num_warmup_steps=40, learning_rate=2e-3, save_checkpoints_steps=400,
                      eval_batch_size=32, max_eval_steps=10)
     after = pretrain.run(config)["eval"]
-    assert after["global_step"] == 300
+    assert after["global_step"] == 400
     assert after["masked_lm_loss"] < before["masked_lm_loss"] * 2 / 3, (before, after)
 
 

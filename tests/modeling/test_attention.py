@@ -64,6 +64,15 @@ def test_self_attention_layer():
     np.testing.assert_allclose(to_numpy(outputs), expected, atol=1e-5, rtol=0)
 
 
+def test_query_key_and_value_start_from_different_random_kernels():
+    # One shared Keras initializer gives the same values at every call: the three kernels were once equal.
+    layer = SelfAttention(CONFIG)
+    layer(HIDDEN, MASK_BIAS)
+    query, key, value = (to_numpy(sublayer.kernel) for sublayer in (layer.query, layer.key, layer.value))
+    assert not np.allclose(query, key) and not np.allclose(key, value) and not np.allclose(query, value)
+    assert 0.5 * CONFIG.initializer_range < query.std() < CONFIG.initializer_range
+
+
 def test_masked_keys_get_no_attention_weight():
     """Whatever the hidden states at padded positions, the other positions' contexts do not change."""
     layer = SelfAttention(CONFIG)
