@@ -9,7 +9,7 @@ Every flag of the original is accepted (`--task` is an alias of `--task_name`, a
 the three model flags from a released model folder (explicit flags win). Added: `--strategy`, `--use_xla`,
 `--dtype`, `--pad_to_max_length`, `--group_by_length`, `--seed`, `--keep_checkpoint_max`, `--export_dir`,
 `--max_train_steps`, `--log_every_steps`, and your own files: `--task=csv|tsv|jsonl` with `--text_a_column`,
-`--text_b_column`, `--label_column`, `--header`, `--label_list`, `--regression`, `--multi_label`,
+`--text_b_column`, `--label_column`, `--header`, `--quoting`, `--label_list`, `--regression`, `--multi_label`,
 `--label_delimiter`, `--threshold`, `--train_file`, `--eval_file`, `--predict_file`. Re-running a command after
 an interruption resumes training from the newest checkpoint in `--output_dir`. Bad input exits with status 1
 and a one-line message.
@@ -54,6 +54,10 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.string("label_column", "label", "Your own files: the label column (a test file may lack it).")
     define.boolean("header", None, "Your own CSV/TSV files: the first row is a header (--noheader: it is not; "
                                    "default: detected, and assumed when a column is given by name).")
+    define.choice("quoting", "auto", ("auto", "csv", "none"),
+                  "Your own CSV/TSV files: csv reads quotes as Python's csv module (a quoted field may hold "
+                  "delimiters and newlines), none reads each line as it is (GLUE-style TSV); auto: csv unless the "
+                  "file's quotes are not CSV-escaped.")
     define.string("label_list", None, "Your own files: the labels in id order, comma-separated (default: the "
                                       "training file's labels, sorted, saved to output_dir/label_list.txt).")
     define.boolean("regression", False, "Your own files: the label is a number (MSE loss, Pearson, Spearman).")
@@ -76,6 +80,7 @@ def config_from_flags(flag_values):
         train_file=flag_values.train_file, eval_file=flag_values.eval_file, predict_file=flag_values.predict_file,
         text_a_column=parse_column(flag_values.text_a_column), text_b_column=parse_column(flag_values.text_b_column),
         label_column=parse_column(flag_values.label_column), header=flag_values.header,
+        quoting=flag_values.quoting,
         label_list=[label.strip() for label in labels.split(",") if label.strip()] if labels else None,
         regression=flag_values.regression, multi_label=flag_values.multi_label,
         label_delimiter=flag_values.label_delimiter, threshold=flag_values.threshold,

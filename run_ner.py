@@ -7,7 +7,8 @@
 file); also CoNLL columns with other extensions (`--word_column`, `--tag_column`), JSON lines of tokens and
 tags, or CLUENER's JSON lines of character spans (`--data_format`), tags in IOB1, IOB2, BIOES or BMES
 (`--tag_scheme`; predictions are written back in the input's format and scheme). Every word gets one tag
-(long sentences are split into overlapping windows, never truncated);
+(long sentences are split into overlapping windows, never truncated; `--document_context` windows whole
+documents);
 `eval_results.txt` has the entity-level precision/recall/F1 of conlleval, `test_predictions.txt` is
 conlleval's `word gold predicted` input. The model flags, `--bert_dir`, the TPU flags and this project's run
 flags (`--strategy`, `--dtype`, `--use_xla`, `--seed`, ...) are those of run_classifier.py. Re-running a
@@ -51,6 +52,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                   "The tags' scheme (auto: detected). Predictions are written in the input's scheme.")
     define.integer("word_column", 0, "CoNLL files: the word's column (0-based; negative counts from the end).")
     define.integer("tag_column", -1, "CoNLL files: the tag's column (default: the last).")
+    define.boolean("document_context", False,
+                   "Windows over whole documents (-DOCSTART- blocks; \"doc_id\" in JSON lines) for training and "
+                   "prediction: each word sees the sentences around it, as the raw-text export sees a paragraph.")
 
 
 def config_from_flags(flag_values):
@@ -65,6 +69,7 @@ def config_from_flags(flag_values):
         tag_scheme=flag_values.tag_scheme,
         word_column=flag_values.word_column,
         tag_column=flag_values.tag_column,
+        document_context=flag_values.document_context,
     )
 
 

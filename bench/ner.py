@@ -13,7 +13,13 @@ since torch next to TensorFlow can crash), first-piece labels (-100 elsewhere), 
 batch's longest window (multiple of 8), torch AdamW and gradient clipping at 1.0; the table then gives the
 speed ratio (bert_tf / PyTorch).
 
+With `--document_context` the windows run over whole `-DOCSTART-` documents (run_ner.py's flag). Each run also
+tags test.txt given as paragraphs: every document one JSON line of its words (IOB2 tags, converted per
+sentence), what the raw-text NER export receives; the table's "paragraph test F1" scores those tags
+(`--no-paragraph_test` skips it).
+
   python bench/ner.py                                       # seed 1 (about an hour on 2 CPU cores)
+  python bench/ner.py --document_context --peer_steps=0     # document windows; paragraph input scored too
   python bench/ner.py --max_steps=5 --peer_steps=3           # quick check that everything runs
   python bench/ner.py --peer_python=/path/to/python-with-torch
 """
@@ -59,6 +65,9 @@ def parse_args(argv=None):
                         help="train on batches of similar-length windows (run_ner.py's default; "
                              "--no-group_by_length: random batches)")
     parser.add_argument("--strategy", default="one_device")
+    parser.add_argument("--document_context", action="store_true", help="windows over whole documents")
+    parser.add_argument("--paragraph_test", action=argparse.BooleanOptionalAction, default=True,
+                        help="also tag and score test.txt given as one line per document")
     parser.add_argument("--peer_steps", type=int, default=30, help="timed PyTorch steps (0: skip the peer)")
     parser.add_argument("--peer_threads", type=int, default=None,
                         help="torch threads (default: all cores; on a busy machine 1 can be faster)")
@@ -82,22 +91,47 @@ def run_seed(args, seed: int, output_root: str) -> dict:
                          keep_checkpoint_max=1, max_train_steps=args.max_steps, progress_bar=sys.stderr.isatty())
     recipe = FineTuningOptions(train_batch_size=args.train_batch_size, eval_batch_size=64, predict_batch_size=64,
                                learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs)
-    config = NerConfig(data_dir=args.data_dir, model=resolve_model_files(args.bert_dir, checkpoint_required=True),
-                           options=options, recipe=recipe, max_seq_length=args.max_seq_length, do_train=True,
-                           do_eval=True, do_predict=True, group_by_length=args.group_by_length)
+    model = resolve_model_files(args.bert_dir, checkpoint_required=True)
+    config = NerConfig(data_dir=args.data_dir, model=model, options=options, recipe=recipe,
+                       max_seq_length=args.max_seq_length, do_train=True, do_eval=True, do_predict=True,
+                       group_by_length=args.group_by_length, document_context=args.document_context)
     started = time.perf_counter()
     task = NerTask(config)
     result = driver.run(task)
+    paragraph_f1 = None
+    if args.paragraph_test:
+        paragraphs = write_paragraphs(os.path.join(args.data_dir, "test.txt"),
+                                      os.path.join(options.output_dir, "test_paragraphs.jsonl"))
+        tagged = driver.run(NerTask(NerConfig(
+            data_dir=args.data_dir, model=model, options=options, recipe=recipe, max_seq_length=args.max_seq_length,
+            do_predict=True, predict_file=paragraphs, data_format="jsonl", document_context=args.document_context)))
+        paragraph_f1 = tagged.test_results["test_f1"]
     return {
         "seed": seed,
         "dev_f1": result.eval_results["eval_f1"],
         "test_f1": result.test_results["test_f1"],
+        "paragraph_test_f1": paragraph_f1,
         "num_labels": len(task.label_list),
         "examples_per_second": result.train.examples_per_second,
         "steps": result.train.global_step,
         "train_seconds": result.train.train_seconds,
         "total_seconds": time.perf_counter() - started,
     }
+
+
+def write_paragraphs(conll_path: str, path: str) -> str:
+    """`conll_path`'s documents as JSON lines, one per document: its words and IOB2 tags (each sentence's
+    IOB1 tags converted on their own, so that no entity runs across a sentence boundary); returns `path`."""
+    from bert_tf.tasks.ner import examples
+
+    conll = examples.read_conll_file(conll_path)
+    with open(path, "w", encoding="utf-8") as writer:
+        for number, document in enumerate(examples.documents(conll)):
+            sentences = [conll.sentences[index] for index in document]
+            writer.write(json.dumps({"tokens": [word for sentence in sentences for word in sentence.words],
+                                     "tags": [label for sentence in sentences for label in sentence.labels],
+                                     "doc_id": str(number)}) + "\n")
+    return path
 
 
 # ------------------------------------------------------------------------------------------------ the peer
@@ -183,22 +217,25 @@ def format_table(args, rows, peer) -> str:
         f"{args.max_seq_length}, batch {args.train_batch_size}, lr {args.learning_rate}, {args.num_train_epochs} "
         f"epochs" + (f" (max {args.max_steps} steps)" if args.max_steps else "")
         + ("; per-batch padding, length-grouped batches" if args.group_by_length else "; per-batch padding")
+        + ("; document context" if args.document_context else "")
         + f"; XLA {args.use_xla}; {args.dtype}; {args.strategy}",
         f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"TensorFlow {tf.__version__}; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}",
         "",
-        "| run | dev F1 (valid.txt) | test F1 (test.txt) | train examples/s | steps | train time (s) |",
-        "|---|---|---|---|---|---|",
+        "| run | dev F1 (valid.txt) | test F1 (test.txt) | paragraph test F1 | train examples/s | steps | "
+        "train time (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        lines.append(f"| bert_tf, seed {row['seed']} | {row['dev_f1']:.4f} | {row['test_f1']:.4f} | "
+        paragraph = "" if row["paragraph_test_f1"] is None else f"{row['paragraph_test_f1']:.4f}"
+        lines.append(f"| bert_tf, seed {row['seed']} | {row['dev_f1']:.4f} | {row['test_f1']:.4f} | {paragraph} | "
                      f"{row['examples_per_second']:.1f} | {row['steps']} | {row['train_seconds']:.0f} |")
     ours = statistics.mean(row["examples_per_second"] for row in rows)
     if len(rows) > 1:
         lines.append(f"| bert_tf, mean | {statistics.mean(row['dev_f1'] for row in rows):.4f} | "
-                     f"{statistics.mean(row['test_f1'] for row in rows):.4f} | {ours:.1f} | | |")
+                     f"{statistics.mean(row['test_f1'] for row in rows):.4f} | | {ours:.1f} | | |")
     if peer is not None:
-        lines.append(f"| PyTorch BertForTokenClassification ({args.peer_steps} steps) | | | {peer:.1f} | | |")
+        lines.append(f"| PyTorch BertForTokenClassification ({args.peer_steps} steps) | | | | {peer:.1f} | | |")
         lines.append(f"\nspeed ratio (bert_tf / PyTorch): {ours / peer:.2f}")
     elif args.peer_steps:
         lines.append(f"\n(PyTorch peer not timed: {args.peer_python} cannot import torch and transformers)")
@@ -218,7 +255,8 @@ def main(argv=None) -> int:
     rows = []
     for seed in seeds:
         rows.append(run_seed(args, seed, output_root))
-        print(f"seed {seed}: dev F1 {rows[-1]['dev_f1']:.4f}, test F1 {rows[-1]['test_f1']:.4f}, "
+        print(f"seed {seed}: dev F1 {rows[-1]['dev_f1']:.4f}, test F1 {rows[-1]['test_f1']:.4f} (paragraphs: "
+              f"{rows[-1]['paragraph_test_f1']}), "
               f"{rows[-1]['examples_per_second']:.1f} examples/s", file=sys.stderr, flush=True)
     peer = measure_peer(args, output_root) if args.peer_steps else None
     print(format_table(args, rows, peer))

@@ -222,6 +222,19 @@ def define_fine_tuning_flags(define: FlagDefiner, learning_rate: float = 5e-5, t
     define.number("num_train_epochs", 3.0, "Total number of training epochs to perform.")
     define.number("warmup_proportion", 0.1, "Proportion of training to perform linear learning rate warmup for. "
                                             "E.g., 0.1 = 10% of training.")
+    define.integer("num_accumulation_steps", 1,
+                   "Gradient accumulation: each update averages the gradients of this many batches of "
+                   "train_batch_size (the update of one batch of train_batch_size * num_accumulation_steps, in "
+                   "the memory of train_batch_size).")
+    define.integer("eval_every_steps", None,
+                   "Evaluate on the dev set every this many steps and at the end (needs --do_eval): metrics "
+                   "logged, in TensorBoard (output_dir/eval) and one JSON line each in output_dir/eval_history.jsonl.")
+    define.string("keep_best", None,
+                  "Keep the checkpoint of the best evaluation by this eval_results.txt key (e.g. eval_accuracy, "
+                  "eval_f1; eval_loss and other losses/errors: lower is better) in output_dir/best/; "
+                  "--do_predict and --export_dir then use it.")
+    define.integer("early_stopping_patience", None,
+                   "Stop training after this many evaluations without a better --keep_best value.")
 
 
 def define_padding_flags(define: FlagDefiner, unit: str = "example", group_by_length: bool = False) -> None:

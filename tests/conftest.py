@@ -63,6 +63,21 @@ def tiny_ckpt_dir():
 
 
 @pytest.fixture(scope="session")
+def tiny_no_dropout_dir(tmp_path_factory, tiny_ckpt_dir):
+    """The tiny checkpoint with a bert_config.json of dropout 0.0 (deterministic training steps)."""
+    import json
+
+    folder = tmp_path_factory.mktemp("tiny_no_dropout")
+    for path in tiny_ckpt_dir.iterdir():
+        if path.name != "bert_config.json":
+            os.symlink(path, folder / path.name)
+    config = json.loads((tiny_ckpt_dir / "bert_config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "bert_config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def minilm_ckpt_dir():
     return require_shared("checkpoints", "minilm_l6_h384_uncased")
 

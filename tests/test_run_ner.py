@@ -345,3 +345,30 @@ def test_mixed_schemes_and_bad_tags_are_refused(other_formats, tiny_ckpt_dir, tm
     fails_cleanly(capsys, tmp_path / "out", command_flags(other_formats["bioes"], tmp_path / "out", tiny_ckpt_dir,
                                                           "--do_train", "--tag_column=1", "--tag_scheme=iob2"),
                   "train.conll:", "is not IOB2")
+
+
+def test_document_context_tags_a_document_as_its_paragraph(conll_dir, tiny_ckpt_dir, tmp_path):
+    """--document_context: windows over -DOCSTART- documents; the same documents given as one JSON line
+    each (a paragraph, what the raw-text export receives) get the same tags."""
+    from bert_tf.tasks.ner import examples
+
+    output_dir = tmp_path / "out"
+    assert run_main("run_ner", *command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_train", "--do_predict",
+                                              "--document_context", "--max_train_steps=6")) == 0
+    sentences = [block.splitlines() for block in
+                 (output_dir / "test_predictions.txt").read_text(encoding="utf-8").split("\n\n") if block.strip()]
+    predicted = [[line.split()[-1] for line in block] for block in sentences if not block[0].startswith("-DOCSTART-")]
+    conll = examples.read_conll_file(str(conll_dir / "test.txt"))
+    documents = examples.documents(conll)
+    assert len(documents) > 1 and any(len(document) > 1 for document in documents)
+    paragraph_file = tmp_path / "paragraphs.jsonl"
+    paragraph_file.write_text("".join(json.dumps({
+        "tokens": [word for index in document for word in conll.sentences[index].words],
+        "doc_id": f"doc{number}"}) + "\n" for number, document in enumerate(documents)), encoding="utf-8")
+    assert run_main("run_ner", *command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict",
+                                              "--document_context", f"--predict_file={paragraph_file}")) == 0
+    paragraphs = [json.loads(line) for line in
+                  (output_dir / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [record["doc_id"] for record in paragraphs] == [f"doc{number}" for number in range(len(documents))]
+    for document, record in zip(documents, paragraphs):
+        assert record["tags"] == [tag for index in document for tag in predicted[index]]

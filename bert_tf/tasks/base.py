@@ -137,6 +137,8 @@ class Task(abc.ABC):
         that only writes its predictions to a file of its own (feature extraction).
       streams_predictions: `predict_stream` converts, runs and writes the test split batch by batch (no
         feature file, constant memory) instead of `predict` receiving every output at once.
+      monitor_split: `(split, mode flag)`: what `--eval_every_steps` evaluates (`monitor_results`) and the
+        mode that reads it: the dev split (`do_eval`), or SQuAD's predict file with answers (`do_predict`).
     """
 
     name: ClassVar[str]
@@ -152,6 +154,7 @@ class Task(abc.ABC):
     has_export: ClassVar[bool] = True
     uses_output_dir: ClassVar[bool] = True
     streams_predictions: ClassVar[bool] = False
+    monitor_split: ClassVar[Tuple[str, str]] = ("dev", "do_eval")
 
     def __init__(self, config: TaskConfig):
         if not isinstance(config, self.config_type):
@@ -211,13 +214,18 @@ class Task(abc.ABC):
         """The task's Keras model (its variable paths are the checkpoint names)."""
 
     def loss(self, outputs, labels, features):
-        """Per-example losses [B] (averaged over the global batch), or this replica's scalar mean."""
+        """Per-example losses [B] (averaged over the global batch), this replica's scalar mean, or a
+        `bert_tf.training.train_step.WeightedLoss` (a mean over a varying number of units, e.g. tokens)."""
         raise NotImplementedError(f"{type(self).__name__} does not train")
 
     # -- outputs --------------------------------------------------------------------------------------
     def evaluate(self, split: Split, prediction, global_step: int, write_dir: str) -> Dict[str, float]:
         """The `eval_results.txt` values of the dev split's `PredictResult` (writing the task's own files)."""
         raise NotImplementedError(f"{type(self).__name__} does not evaluate")
+
+    def monitor_results(self, split: Split, prediction, global_step: int, write_dir: str) -> Dict[str, float]:
+        """The scores `--eval_every_steps` and `--keep_best` follow: `evaluate`'s of the `monitor_split`."""
+        return self.evaluate(split, prediction, global_step, write_dir)
 
     def predict(self, split: Split, prediction, global_step: int, write_dir: str) -> PredictOutcome:
         """Writes the test split's prediction files from its `PredictResult`."""

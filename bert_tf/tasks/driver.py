@@ -30,7 +30,7 @@ from bert_tf import files
 from bert_tf.errors import InputError, require_int
 from bert_tf.tasks import feature_cache
 from bert_tf.tasks.base import Split, Task
-from bert_tf.training import datasets, optimization, precision, restore, sharding, strategies, workspace
+from bert_tf.training import datasets, evaluation, optimization, precision, restore, sharding, strategies, workspace
 from bert_tf.training.predict import PredictResult, padded_outputs, predict
 from bert_tf.training.run_options import load_bert_config, load_tokenizer
 from bert_tf.training.trainer import Trainer, TrainResult
@@ -73,6 +73,13 @@ def check_config(task: Task) -> None:
             raise InputError(f"{task.name} has no --{mode}; its modes: {', '.join('--' + name for name in task.modes)}")
     config.options.validate()
     config.recipe.validate(config.do_train)
+    split_name, mode = task.monitor_split
+    for flag in ("eval_every_steps", "keep_best", "early_stopping_patience"):
+        if getattr(config.recipe, flag) is None or (flag == "keep_best" and not config.do_train):
+            continue  # a run that does not train predicts with the kept best checkpoint
+        if not (config.do_train and getattr(config, mode)):
+            raise InputError(f"--{flag} evaluates during training: it needs --do_train and --{mode} (the "
+                             f"{'dev set' if split_name == 'dev' else 'file to score'})")
     require_int("--max_seq_length", config.max_seq_length, task.min_seq_length)  # [CLS] a [SEP] (b [SEP])
     task.check_config()
     if config.options.export_dir:
@@ -106,7 +113,8 @@ def make_trainer(task: Task, bert_config, strategy, num_train_steps: int, num_wa
     head = [re.escape(name) for name in task.head_variables]
     return Trainer(
         config.options.trainer_config(num_train_steps, config.model.init_checkpoint, expected_missing=head,
-                                      on_tpu=strategies.is_tpu_strategy(strategy)),
+                                      on_tpu=strategies.is_tpu_strategy(strategy),
+                                      num_accumulation_steps=config.recipe.num_accumulation_steps),
         model_fn=lambda dtype_policy: task.build_model(bert_config, dtype_policy),
         optimizer_config=optimization.OptimizerConfig(learning_rate=config.recipe.learning_rate,
                                                       num_train_steps=num_train_steps,
@@ -118,13 +126,18 @@ def make_trainer(task: Task, bert_config, strategy, num_train_steps: int, num_wa
 def restore_for_prediction(task: Task, bert_config, strategy) -> Tuple[Any, int]:
     """The model to evaluate or predict with, without training, and its `global_step`.
 
-    `output_dir`'s newest checkpoint, else `init_checkpoint`, which must hold the task's head.
+    `output_dir`'s newest checkpoint (with `--keep_best`, the one in `output_dir/best/` if there is one),
+    else `init_checkpoint`, which must hold the task's head.
 
     Raises:
       InputError: neither holds a fine-tuned head. CheckpointError: a checkpoint of another model.
     """
     config = task.config
     output_dir = config.options.output_dir if task.uses_output_dir else None
+    if output_dir and config.recipe.keep_best:
+        best = os.path.join(output_dir, evaluation.BEST_FOLDER)
+        if checkpoint_io.latest_checkpoint(best) is not None:
+            output_dir = best
     init_checkpoint = config.model.init_checkpoint
     with strategy.scope():
         model = task.build_model(bert_config, precision.dtype_policy(config.options.dtype))
@@ -166,13 +179,20 @@ def run(task: Task) -> TaskResult:
     # write_dir: output_dir, or a temporary folder on the other workers of a multi-worker run.
     with _workspace(task, chief) as write_dir:
         steps = _Steps(task, strategy, write_dir)
+        monitor = steps.eval_monitor(model, splits.get(task.monitor_split[0])) if config.do_train else None
+        monitored = None
         if config.do_train:
             task.write_run_files(write_dir)
-            result.train = steps.train(trainer, splits["train"], result.num_train_steps)
+            result.train = steps.train(trainer, splits["train"], result.num_train_steps, monitor)
             global_step = trainer.global_step
+        if monitor is not None:  # the last evaluation; with --keep_best, the best model and its results
+            monitored = monitor.final(global_step)
+            monitor.close()
         if config.do_eval:
-            prediction = steps.infer(model, splits["dev"], config.recipe.eval_batch_size, "evaluation")
-            result.eval_results = task.evaluate(splits["dev"], prediction, global_step, write_dir)
+            if monitored is not None and task.monitor_split[0] == "dev":
+                result.eval_results = monitored
+            else:
+                result.eval_results = steps.evaluate(model, splits["dev"], global_step)
             result.output_files.update(write_results(write_dir, files.EVAL_RESULTS_FILE, result.eval_results))
         if config.do_predict and task.streams_predictions:
             steps.record_predictions(task.predict_stream(model, splits["test"]), result)
@@ -204,18 +224,47 @@ class _Steps:
         self.on_tpu = strategies.is_tpu_strategy(strategy)
         self.write_dir = write_dir
 
-    def train(self, trainer: Trainer, split: Split, num_train_steps: int) -> TrainResult:
+    def train(self, trainer: Trainer, split: Split, num_train_steps: int,
+              monitor: Optional[evaluation.EvalMonitor] = None) -> TrainResult:
         """Writes (or reuses) the training features and trains on them."""
         config = self.config
+        recipe = config.recipe
         path = feature_file(self.task, split, self.write_dir)
         logging.info("***** Running training *****")
         logging.info("  Num examples = %d", split.num_examples)
-        logging.info("  Batch size = %s", sharding.describe_batch(self.strategy, config.recipe.train_batch_size))
+        logging.info("  Batch size = %s", sharding.describe_batch(self.strategy, recipe.train_batch_size))
+        if recipe.num_accumulation_steps > 1:
+            logging.info("  Gradient accumulation = %d batches per update (%d examples)",
+                         recipe.num_accumulation_steps, recipe.update_batch_size)
         logging.info("  Num steps = %d", num_train_steps)
+        if monitor is not None and monitor.every_steps:
+            logging.info("  Evaluating every %d steps%s", monitor.every_steps,
+                         f", keeping the best {monitor.keep_best}" if monitor.keep_best else "")
         return trainer.train(datasets.training_dataset(
-            path, self.task.record_layout(split, training=True), config.recipe.train_batch_size,
+            path, self.task.record_layout(split, training=True), recipe.update_batch_size,
             self.task.shuffle_buffer_size, pad_to_max_length=config.pad_to_max_length or self.on_tpu,
-            group_by_length=config.group_by_length, seed=config.options.seed, drop_remainder=self.on_tpu))
+            group_by_length=config.group_by_length, seed=config.options.seed, drop_remainder=self.on_tpu,
+            num_micro_batches=recipe.num_accumulation_steps), monitor=monitor)
+
+    def evaluate(self, model, split: Split, global_step: int) -> Dict[str, float]:
+        """The task's `eval_results.txt` values of `model` on the dev split (writing the task's dev files)."""
+        prediction = self.infer(model, split, self.config.recipe.eval_batch_size, "evaluation")
+        return self.task.evaluate(split, prediction, global_step, self.write_dir)
+
+    def eval_monitor(self, model, split: Optional[Split]) -> Optional[evaluation.EvalMonitor]:
+        """The `EvalMonitor` of `--eval_every_steps` / `--keep_best` on the task's `monitor_split` (None
+        without them)."""
+        recipe = self.config.recipe
+        if split is None or (recipe.eval_every_steps is None and recipe.keep_best is None):
+            return None
+        batch_size = recipe.eval_batch_size if split.name == "dev" else recipe.predict_batch_size
+
+        def evaluate(step: int) -> Dict[str, float]:
+            prediction = self.infer(model, split, batch_size, "evaluation")
+            return self.task.monitor_results(split, prediction, step, self.write_dir)
+
+        return evaluation.EvalMonitor(self.write_dir, recipe.eval_every_steps, evaluate, model,
+                                      keep_best=recipe.keep_best, patience=recipe.early_stopping_patience)
 
     def infer(self, model, split: Split, batch_size: int, title: str) -> PredictResult:
         """Writes (or reuses) `split`'s features (padded to whole batches on TPUs) and runs the model on them."""

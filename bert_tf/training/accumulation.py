@@ -1,4 +1,4 @@
-"""Gradient accumulation (`--num_accumulation_steps`): the mean gradient of several micro-batches."""
+"""Gradient accumulation (`--num_accumulation_steps`): the (weighted) mean gradient of several micro-batches."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -21,7 +21,9 @@ class GradientAccumulator:
         accumulator.reset()
 
     With a per-micro-batch mean loss, the mean of N micro-batch gradients is the gradient of the mean loss
-    over the N micro-batches, so the update equals one update with an N times larger batch.
+    over the N micro-batches, so the update equals one update with an N times larger batch. A loss that is a
+    mean over a varying number of units (NER: labelled tokens) passes that number as each micro-batch's
+    `weight`: the weighted mean of the micro-batch gradients is the gradient of the mean over all units.
 
     Args:
         trainable_variables: the variables whose gradients are accumulated, in the order gradients come.
@@ -40,13 +42,8 @@ class GradientAccumulator:
             )
             for index, variable in enumerate(trainable_variables)
         ]
-        self._count = tf.Variable(
-            tf.constant(0, dtype=tf.int64),
-            trainable=False,
-            name=f"{name}/count",
-            synchronization=tf.VariableSynchronization.ON_READ,
-            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-        )
+        self._count = _replica_local_scalar(tf.constant(0, dtype=tf.int64), f"{name}/count")
+        self._weight = _replica_local_scalar(tf.constant(0.0, dtype=tf.float32), f"{name}/weight")
 
     @property
     def step(self) -> tf.Tensor:
@@ -55,10 +52,11 @@ class GradientAccumulator:
 
     @property
     def variables(self) -> list[tf.Variable]:
-        return [*self._sums, self._count]
+        return [*self._sums, self._count, self._weight]
 
-    def accumulate(self, gradients: Sequence) -> None:
-        """Adds one list of gradients (same order as the variables; `None` entries add nothing)."""
+    def accumulate(self, gradients: Sequence, weight=1.0) -> None:
+        """Adds one list of gradients (same order as the variables; `None` entries add nothing), times
+        `weight` (a float32 scalar, the same on every replica: the units the micro-batch's mean loss is over)."""
         if len(gradients) != len(self._sums):
             raise ValueError(
                 f"GradientAccumulator.accumulate: got {len(gradients)} gradients for {len(self._sums)} variables"
@@ -68,19 +66,28 @@ class GradientAccumulator:
                 continue
             if isinstance(gradient, tf.IndexedSlices):
                 gradient = tf.convert_to_tensor(gradient)
-            gradient_sum.assign_add(tf.cast(gradient, tf.float32))
+            gradient_sum.assign_add(tf.cast(gradient, tf.float32) * weight)
         self._count.assign_add(1)
+        self._weight.assign_add(weight)
 
     def mean_gradients(self) -> list[tf.Tensor]:
-        """The accumulated sums divided by the number of accumulated lists (float32, variable shapes).
-
-        Zeros if nothing was accumulated. In a replica context these are the replica's own means.
-        """
-        count = tf.cast(tf.maximum(self._count.read_value(), 1), tf.float32)
-        return [gradient_sum.read_value() / count for gradient_sum in self._sums]
+        """The accumulated sums divided by the accumulated weight (the number of lists when every weight is
+        1): float32, variable shapes. Zeros if nothing was accumulated. In a replica context these are the
+        replica's own means."""
+        weight = self._weight.read_value()
+        weight = tf.where(weight > 0.0, weight, tf.ones_like(weight))
+        return [gradient_sum.read_value() / weight for gradient_sum in self._sums]
 
     def reset(self) -> None:
         """Sets all sums and the count to zero."""
         for gradient_sum in self._sums:
             gradient_sum.assign(tf.zeros(gradient_sum.shape, dtype=tf.float32))
         self._count.assign(tf.constant(0, dtype=tf.int64))
+        self._weight.assign(tf.constant(0.0, dtype=tf.float32))
+
+
+def _replica_local_scalar(initial_value: tf.Tensor, name: str) -> tf.Variable:
+    """A non-trainable scalar that each replica keeps for itself (read: the first replica's)."""
+    return tf.Variable(initial_value, trainable=False, name=name,
+                       synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)

@@ -98,8 +98,12 @@ def inference_dataset(path: str, layout: RecordLayout, batch_size: int, pad_to_m
 
 def training_dataset(path: str, layout: RecordLayout, batch_size: int, shuffle_buffer_size: int,
                      pad_to_max_length: bool = False, group_by_length: bool = False, seed: Optional[int] = None,
-                     drop_remainder: bool = False) -> tf.data.Dataset:
+                     drop_remainder: bool = False, num_micro_batches: int = 1) -> tf.data.Dataset:
     """A task's training batches `(features, labels)`: repeated, shuffled, batched, prefetched.
+
+    With `num_micro_batches` N > 1 (gradient accumulation) each batch of `batch_size` is formed as without
+    accumulation and then cut into N consecutive micro-batches of `batch_size / N` examples (at that batch's
+    length), so N accumulated micro-batches hold exactly the examples of the one large batch.
 
     Args:
       path: the file (checked first with `check_records`).
@@ -111,8 +115,11 @@ def training_dataset(path: str, layout: RecordLayout, batch_size: int, shuffle_b
         at a time are sorted by length, cut again and their order shuffled.
       seed: shuffle (and batch order) seed; None: random.
       drop_remainder: static batch size (no effect on an endless stream, kept for TPUs' shapes).
+      num_micro_batches: micro-batches per batch; must divide `batch_size`.
     """
     _check_batch_size(batch_size)
+    if num_micro_batches < 1 or batch_size % num_micro_batches:
+        raise ValueError(f"num_micro_batches {num_micro_batches} must divide batch_size {batch_size}")
     check_records(path, layout)
     records = tf.data.TFRecordDataset(os.fspath(path)).repeat().shuffle(shuffle_buffer_size, seed=seed)
     if group_by_length and not pad_to_max_length:
@@ -126,6 +133,9 @@ def training_dataset(path: str, layout: RecordLayout, batch_size: int, shuffle_b
         batches = records.batch(batch_size, drop_remainder=drop_remainder).map(
             lambda serialized: layout.split_labels(layout.parse(serialized, pad_to_max_length)),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if num_micro_batches > 1:
+        batches = batches.flat_map(lambda *batch: tf.data.Dataset.from_tensor_slices(
+            batch if len(batch) > 1 else batch[0]).batch(batch_size // num_micro_batches, drop_remainder=True))
     return batches.prefetch(tf.data.AUTOTUNE)
 
 

@@ -267,6 +267,12 @@ class FineTuningOptions:
       learning_rate: peak learning rate of AdamWeightDecay.
       num_train_epochs: passes over the training features (fractions allowed).
       warmup_proportion: fraction of the steps with linear warmup.
+      num_accumulation_steps: batches of train_batch_size per update (gradient accumulation): an update sees
+        train_batch_size * num_accumulation_steps examples, in the memory of train_batch_size.
+      eval_every_steps: evaluate on the dev set every this many steps (and at the end); None: at the end only.
+      keep_best: the `eval_results.txt` key whose best evaluation's checkpoint is kept in `output_dir/best/`
+        and used for prediction and export (`bert_tf.training.evaluation`).
+      early_stopping_patience: stop after this many evaluations without a better `keep_best` value.
     """
 
     train_batch_size: int = 32
@@ -275,11 +281,27 @@ class FineTuningOptions:
     learning_rate: float = 5e-5
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
+    num_accumulation_steps: int = 1
+    eval_every_steps: Optional[int] = None
+    keep_best: Optional[str] = None
+    early_stopping_patience: Optional[int] = None
+
+    @property
+    def update_batch_size(self) -> int:
+        """The examples of one optimizer update: train_batch_size * num_accumulation_steps."""
+        return self.train_batch_size * self.num_accumulation_steps
 
     def validate(self, do_train: bool) -> None:
         """Raises InputError naming the first invalid flag (the recipe is checked only for training)."""
-        for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
+        for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "num_accumulation_steps"):
             require_int(f"--{name}", getattr(self, name))
+        for name in ("eval_every_steps", "early_stopping_patience"):
+            if getattr(self, name) is not None:
+                require_int(f"--{name}", getattr(self, name))
+        if self.early_stopping_patience is not None and not self.keep_best:
+            raise InputError("--early_stopping_patience needs --keep_best (the metric that must improve)")
+        if self.early_stopping_patience is not None and self.eval_every_steps is None:
+            raise InputError("--early_stopping_patience needs --eval_every_steps (how often to evaluate)")
         if do_train:
             if not self.learning_rate > 0:
                 raise InputError(f"--learning_rate must be > 0, got {self.learning_rate}")
@@ -294,10 +316,13 @@ class FineTuningOptions:
         Raises:
           InputError: the data and flags give no training step.
         """
-        num_train_steps = int(num_examples / self.train_batch_size * self.num_train_epochs)
+        num_train_steps = int(num_examples / self.update_batch_size * self.num_train_epochs)
         if max_train_steps is not None:
             num_train_steps = min(num_train_steps, max_train_steps)
         if num_train_steps < 1:
-            raise InputError(f"{num_examples} training examples / train_batch_size {self.train_batch_size} * "
+            batch = (f"train_batch_size {self.train_batch_size}" if self.num_accumulation_steps == 1 else
+                     f"(train_batch_size {self.train_batch_size} * num_accumulation_steps "
+                     f"{self.num_accumulation_steps})")
+            raise InputError(f"{num_examples} training examples / {batch} * "
                              f"num_train_epochs {self.num_train_epochs} gives 0 training steps")
         return num_train_steps, int(num_train_steps * self.warmup_proportion)

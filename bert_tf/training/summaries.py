@@ -107,6 +107,12 @@ class TrainingReporter:
                                                    "examples_per_second": examples_per_second})
             self._window_examples, self._window_start = 0, now
 
+    def message(self, text: str) -> None:
+        """Logs `text` without breaking the bar; the throughput window starts again after it (an
+        evaluation's time is not training time)."""
+        self._progress.message(text)
+        self._window_examples, self._window_start = 0, time.perf_counter()
+
     def close(self) -> None:
         """Finishes the progress bar and closes the event file."""
         self._progress.close()

@@ -9,35 +9,65 @@ averages.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple, Tuple
 
 import tensorflow as tf
 
 from bert_tf.training import precision, strategies
 from bert_tf.training.predict import split_element
 
-# loss_fn(model outputs, labels, features) -> per-example losses [B] or a scalar (the mean over the local batch).
-LossFn = Callable[[Mapping[str, tf.Tensor], Any, Mapping[str, tf.Tensor]], tf.Tensor]
+
+class WeightedLoss(NamedTuple):
+    """A `loss_fn` result that is a mean over a number of units of the global batch that varies from batch to
+    batch (NER: the labelled tokens).
+
+    Attributes:
+      loss: float32 scalar, what a scalar `loss_fn` returns: this replica's loss, averaged over replicas
+        into the global mean (a replica whose sum covers part of the units scales it by the replicas).
+      weight: float32 scalar, the units the global mean is over (summed over replicas). Gradient
+        accumulation weights each micro-batch by it, so N micro-batches make the update of their union.
+    """
+
+    loss: tf.Tensor
+    weight: tf.Tensor
 
 
-def replica_mean_loss(loss: tf.Tensor, global_batch_size=None) -> tf.Tensor:
-    """This replica's share of the global-batch mean: per-example [B] -> sum / global batch; scalar -> / replicas.
+# loss_fn(model outputs, labels, features) -> per-example losses [B], a scalar (the mean over the local batch)
+# or a WeightedLoss.
+LossFn = Callable[[Mapping[str, tf.Tensor], Any, Mapping[str, tf.Tensor]], Any]
+
+
+def replica_mean_loss(loss, global_batch_size=None) -> tf.Tensor:
+    """This replica's share of the global-batch mean: per-example [B] -> sum / global batch; a scalar or a
+    `WeightedLoss` -> / replicas."""
+    return replica_loss_and_weight(loss, global_batch_size)[0]
+
+
+def replica_loss_and_weight(loss, global_batch_size=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """`(this replica's share of the global-batch mean, the mean's weight)`, both float32 scalars.
+
+    The weight is what gradient accumulation weights a micro-batch by: the global batch's examples for
+    per-example losses, a `WeightedLoss`'s weight, 1 for a scalar (a mean of micro-batch means).
 
     Args:
-      loss: per-example losses [B] or this replica's mean loss.
+      loss: per-example losses [B], this replica's mean loss, or a `WeightedLoss`.
       global_batch_size: the examples of all replicas together (`global_batch_size`); None: B x replicas.
 
     Raises:
       ValueError: a loss of rank 2 or more.
     """
+    num_replicas = tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
+    if isinstance(loss, WeightedLoss):
+        return tf.cast(loss.loss, tf.float32) / num_replicas, tf.cast(loss.weight, tf.float32)
     loss = tf.cast(loss, tf.float32)
     if loss.shape.rank == 0:
-        return loss / tf.cast(tf.distribute.get_replica_context().num_replicas_in_sync, tf.float32)
+        return loss / num_replicas, tf.constant(1.0)
     if loss.shape.rank != 1:
         raise ValueError(f"loss_fn must return per-example losses [batch] or a scalar, got shape {loss.shape}")
     if global_batch_size is None:
-        return tf.nn.compute_average_loss(loss)
-    return tf.math.divide_no_nan(tf.reduce_sum(loss), tf.cast(global_batch_size, tf.float32))
+        global_batch_size = tf.cast(tf.shape(loss)[0], tf.float32) * num_replicas
+    global_batch_size = tf.cast(global_batch_size, tf.float32)
+    return tf.math.divide_no_nan(tf.reduce_sum(loss), global_batch_size), global_batch_size
 
 
 def per_replica_function(function: Callable, jit_compile: bool) -> Callable:
@@ -73,7 +103,8 @@ def global_batch_size(features) -> tf.Tensor:
 
 
 def make_forward_backward(model, optimizer, loss_fn: LossFn) -> Callable:
-    """`forward_backward(features, labels, global_rows)` -> (this replica's share of the mean loss, gradients).
+    """`forward_backward(features, labels, global_rows)` -> (this replica's share of the mean loss, gradients,
+    the loss's weight (`replica_loss_and_weight`)).
 
     Runs in the replica context; `global_rows` is the step's `global_batch_size`. Under loss scaling the
     gradients are those of the scaled loss (the optimizer unscales them).
@@ -83,10 +114,10 @@ def make_forward_backward(model, optimizer, loss_fn: LossFn) -> Callable:
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = model(features, training=True)
-            loss = replica_mean_loss(loss_fn(outputs, labels, features), global_rows)
+            loss, weight = replica_loss_and_weight(loss_fn(outputs, labels, features), global_rows)
             scaled_loss = optimizer.scale_loss(loss) if precision.uses_loss_scaling(optimizer) else loss
         gradients = tape.gradient(scaled_loss, variables)
-        return loss, gradients
+        return loss, gradients, tf.stop_gradient(weight)
 
     return forward_backward
 
@@ -119,13 +150,13 @@ def make_train_function(model, optimizer, loss_fn: LossFn, strategy: tf.distribu
         forward_backward = per_replica_function(forward_backward, jit_compile=True)
 
     def train_replica(features, labels):
-        loss, gradients = forward_backward(features, labels, global_batch_size(features))
+        loss, gradients, _ = forward_backward(features, labels, global_batch_size(features))
         optimizer.apply(gradients, variables)
         return loss, batch_size(features)
 
     def accumulate_replica(features, labels):
-        loss, gradients = forward_backward(features, labels, global_batch_size(features))
-        accumulator.accumulate(gradients)
+        loss, gradients, weight = forward_backward(features, labels, global_batch_size(features))
+        accumulator.accumulate(gradients, weight)
         return loss, batch_size(features)
 
     def apply_replica():

@@ -47,6 +47,7 @@ from absl import logging
 from bert_tf import checkpoint as checkpoint_io
 from bert_tf.errors import TrainingError
 from bert_tf.training import keras_overrides, optimization, precision, sharding, strategies
+from bert_tf.training.evaluation import EvalMonitor
 from bert_tf.training.restore import RestoreInfo, restore_or_initialize
 from bert_tf.training.summaries import ThroughputTimer, TrainingReporter
 from bert_tf.training.train_step import LossFn, make_train_function
@@ -199,12 +200,17 @@ class CheckpointCadence:
         """Notes the checkpoint written at `step` (`prefix` None off the chief, which writes nothing)."""
         self.latest, self._last_saved = prefix or self.latest, step
 
-    def steps_in_next_call(self, step: int, steps_per_loop: int, num_train_steps: int) -> int:
-        """Steps for the next call: `steps_per_loop`, shortened to stop at the next checkpoint and at the end."""
+    def steps_in_next_call(self, step: int, steps_per_loop: int, num_train_steps: int,
+                           eval_every_steps: Optional[int] = None) -> int:
+        """Steps for the next call: `steps_per_loop`, shortened to stop at the next checkpoint, the next
+        evaluation and the end."""
         if steps_per_loop == 1:
             return 1
-        next_save = (step // self.save_checkpoints_steps + 1) * self.save_checkpoints_steps
-        return max(1, min(steps_per_loop, next_save - step, num_train_steps - step))
+        stops = [num_train_steps - step]
+        for every in (self.save_checkpoints_steps, eval_every_steps):
+            if every:
+                stops.append((step // every + 1) * every - step)
+        return max(1, min(steps_per_loop, *stops))
 
 
 class Trainer:
@@ -361,18 +367,24 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------------
 
-    def train(self, dataset: Union[tf.data.Dataset, Callable[[tf.distribute.InputContext], tf.data.Dataset]]
-              ) -> TrainResult:
+    def train(self, dataset: Union[tf.data.Dataset, Callable[[tf.distribute.InputContext], tf.data.Dataset]],
+              monitor: Optional[EvalMonitor] = None) -> TrainResult:
         """Trains until `num_train_steps` (resuming from output_dir's newest checkpoint if there is one).
 
         A checkpoint is written every save_checkpoints_steps and at the end. A resumed run skips the batches
         of the steps already made (the original Estimator read the input from its beginning again), so that
         with a seeded input it trains on what an uninterrupted run would have.
 
+        With a `monitor` (`bert_tf.training.evaluation.EvalMonitor`), every `monitor.every_steps` steps
+        before the last a checkpoint is written and the model evaluated; training stops early when the
+        monitor says so. A resumed run takes back the monitor's history first (and does not train when it
+        had stopped early); the last step's evaluation is left to the caller (`EvalMonitor.final`).
+
         Args:
           dataset: yields (features dict, labels) global batches (micro-batches with accumulation) and must
             not end before training does (repeat it); or a function of a `tf.distribute.InputContext`
             returning the per-replica dataset (`strategy.distribute_datasets_from_function`).
+          monitor: evaluations during training, or None.
 
         Returns:
           A `TrainResult`.
@@ -387,10 +399,20 @@ class Trainer:
         tf.io.gfile.makedirs(config.output_dir)
         cadence = CheckpointCadence(config.save_checkpoints_steps, start_step,
                                     checkpoint_io.latest_checkpoint(config.output_dir))
+        if monitor is not None:
+            monitor.resume(start_step)
+            if monitor.stopped():
+                logging.info("Training stopped early at step %d (%d evaluations without improvement): nothing "
+                             "to train", start_step, monitor.evaluations_without_improvement)
+                return TrainResult(start_step, start_step, 0, [], cadence.latest, 0.0, 0.0)
         if start_step >= config.num_train_steps:
             logging.info("global_step %d already reached num_train_steps %d: nothing to train", start_step,
                          config.num_train_steps)
             return TrainResult(start_step, start_step, 0, [], cadence.latest, 0.0, 0.0)
+        if monitor is not None and start_step > 0 and monitor.due(start_step - 1, start_step):
+            monitor.evaluate(start_step)  # a run stopped between this step's checkpoint and its evaluation
+            if monitor.stopped():
+                return TrainResult(start_step, start_step, 0, [], cadence.latest, 0.0, 0.0)
         if self._train_function is None:
             self._train_function = make_train_function(
                 self.model, self.optimizer, self.loss_fn, self.strategy, self.accumulator, config.use_xla,
@@ -400,17 +422,27 @@ class Trainer:
         timer = ThroughputTimer()
         losses: List[float] = []
         summary_dir = config.output_dir if strategies.is_chief(self.strategy) and config.write_summaries else None
+        eval_every_steps = monitor.every_steps if monitor is not None else None
         with TrainingReporter(config.num_train_steps, start_step, config.log_every_steps, summary_dir,
                               config.progress_bar) as reporter:
+            if monitor is not None:
+                monitor.log = reporter.message
             while step < config.num_train_steps:
-                num_steps = cadence.steps_in_next_call(step, config.steps_per_loop, config.num_train_steps)
+                num_steps = cadence.steps_in_next_call(step, config.steps_per_loop, config.num_train_steps,
+                                                       eval_every_steps)
                 previous_step = step
                 loss, examples, step = self._run_call_or_explain(iterator, num_steps, timer, step)
                 losses.append(loss)
                 guard.check(loss, previous_step, step)
                 reporter.report(previous_step, step, loss, examples, self._learning_rate(step))
-                if cadence.due(previous_step, step):
+                evaluate = (monitor is not None and step < config.num_train_steps
+                            and monitor.due(previous_step, step))
+                if (cadence.due(previous_step, step) or evaluate) and not cadence.is_saved(step):
                     cadence.record(step, self.save())
+                if evaluate:
+                    monitor.evaluate(step)
+                    if monitor.stopped():
+                        break
         if not cadence.is_saved(step):
             cadence.record(step, self.save())
         return TrainResult(step, start_step, step - start_step, losses, cadence.latest, timer.examples_per_second,

@@ -48,6 +48,7 @@ class ClassifierConfig(TaskConfig):
       train_file, eval_file, predict_file: your own files by name (instead of `<data_dir>/train.<ext>`, ...).
       text_a_column, text_b_column, label_column: your files' columns: header names or 0-based indexes.
       header: CSV/TSV: the first row is a header (True), is not (False), or detect (None).
+      quoting: CSV/TSV: how quotes are read, `auto`, `csv` or `none` (`user_files`).
       label_list: the labels in id order (default: the training file's, sorted).
       regression: one float label (MSE loss, Pearson and Spearman).
       multi_label: several labels per row (sigmoid cross-entropy; micro/macro F1); split on `label_delimiter`.
@@ -63,6 +64,7 @@ class ClassifierConfig(TaskConfig):
     text_b_column: Optional[user_files.Column] = None
     label_column: Optional[user_files.Column] = "label"
     header: Optional[bool] = None
+    quoting: str = "auto"
     label_list: Optional[Sequence[str]] = None
     regression: bool = False
     multi_label: bool = False
@@ -97,7 +99,7 @@ class ClassificationTask(Task):
             config = self.config
             if config.uses_own_files():
                 spec = user_files.ColumnSpec(config.text_a_column, config.text_b_column, config.label_column,
-                                             config.header)
+                                             config.header, config.quoting)
                 kind = user_files.LabelKind(config.regression, config.multi_label, config.label_delimiter)
                 split_files = {"train": config.train_file, "dev": config.eval_file, "test": config.predict_file}
                 self.processor = user_files.UserFilesProcessor(config.task_name.lower(), spec, kind, split_files,

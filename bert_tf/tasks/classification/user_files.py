@@ -2,8 +2,14 @@
 --task=csv|tsv|jsonl`).
 
 * Files: `train.<ext>`, `dev.<ext>` and `test.<ext>` in `--data_dir`, or `--train_file`, `--eval_file`,
-  `--predict_file` (any names). CSV and TSV are read with Python's `csv` module (quoting as it does; TSV is
-  tab-delimited), UTF-8 with or without a byte-order mark; JSON lines hold one object per line.
+  `--predict_file` (any names). CSV and TSV are read with Python's `csv` module (TSV is tab-delimited),
+  UTF-8 with or without a byte-order mark; JSON lines hold one object per line.
+* Quoting (`--quoting=auto|csv|none`): `csv` reads quotes as Python's `csv` module does (a field in `"..."`
+  may hold delimiters, newlines and doubled `""`), `none` takes every line as it is, split on the delimiter
+  (the original `_read_tsv`; GLUE and ChnSentiCorp TSVs have quotes that are not CSV-escaped). `auto`
+  (default) reads quotes as `csv` unless the file cannot be CSV-quoted: a quoted field followed by other
+  text, or (TSV) a quoted field running over several lines; it then reads the lines as they are, with a
+  warning naming the first such line.
 * Columns (`ColumnSpec`): `--text_a_column`, `--text_b_column` (optional: no second text, or an empty one,
   means a single sentence) and `--label_column`, each a header name or a 0-based index (JSON lines: keys).
   A CSV/TSV header row is declared with `--header` / `--noheader`, else it is taken to be there when a
@@ -28,11 +34,14 @@ import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from absl import logging
+
 from bert_tf import files
 from bert_tf.errors import InputError
 from bert_tf.tasks.classification.examples import DataProcessor, InputExample
 
 FORMATS = ("csv", "tsv", "jsonl")
+QUOTING = ("auto", "csv", "none")
 LABEL_LIST_FILE = "label_list.txt"
 SPLIT_STEMS = {"train": ("train",), "dev": ("dev", "valid", "val"), "test": ("test",)}
 Column = Union[str, int]
@@ -47,12 +56,14 @@ class ColumnSpec:
       text_b: the second text, or None for single sentences.
       label: the label column, or None when no file has labels.
       header: CSV/TSV only: the first row is a header (True), is not (False), or detect (None).
+      quoting: CSV/TSV only: `auto`, `csv` or `none` (see the module docstring).
     """
 
     text_a: Column = "text_a"
     text_b: Optional[Column] = None
     label: Optional[Column] = "label"
     header: Optional[bool] = None
+    quoting: str = "auto"
 
     def named(self) -> bool:
         """Whether a column is chosen by name (a CSV/TSV file then needs a header)."""
@@ -99,8 +110,7 @@ def read_table(path: str, file_format: str, spec: ColumnSpec, kind: Optional["La
         raise InputError(f"{path}: the file is empty")
     if file_format == "jsonl":
         return None, list(files.json_objects(path, text))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if file_format == "tsv" else ",")
-    rows = [(reader.line_num, row) for row in reader if row]
+    rows = table_rows(path, text, "\t" if file_format == "tsv" else ",", spec.quoting)
     has_header = spec.header
     if has_header is None:
         has_header = spec.named() or _detected_header(text, rows, spec, kind or LabelKind())
@@ -112,6 +122,45 @@ def read_table(path: str, file_format: str, spec: ColumnSpec, kind: Optional["La
             raise InputError(f"{path}:{line}: {len(row)} column(s) where {'the header' if header else 'line 1'} "
                              f"has {width}")
     return header, body
+
+
+def table_rows(path: str, text: str, delimiter: str, quoting: str = "auto") -> List[Tuple[int, List[str]]]:
+    """`(line, fields)` of each non-empty record of a CSV/TSV text, quotes read as `quoting` says (`auto`,
+    `csv`, `none`: see the module docstring); `line` is the record's first line (1-based).
+
+    Raises:
+      InputError: `--quoting=csv` and a quote the `csv` module cannot read (naming the line).
+    """
+    if quoting not in QUOTING:
+        raise InputError(f"--quoting={quoting}: expected one of {', '.join(QUOTING)}")
+    if quoting != "none":
+        rows, problem = _csv_quoted_rows(text, delimiter, multi_line_ok=quoting == "csv" or delimiter == ",")
+        if problem is None:
+            return rows
+        if quoting == "csv":
+            raise InputError(f"{path}:{problem[0]}: {problem[1]} (--quoting=none reads each line as it is)")
+        logging.warning("%s:%d: %s: reading each line as it is, split on %s (--quoting=csv to read the quotes)",
+                        path, problem[0], problem[1], "tabs" if delimiter == "\t" else repr(delimiter))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=csv.QUOTE_NONE)
+    return [(reader.line_num, row) for row in reader if row]
+
+
+def _csv_quoted_rows(text: str, delimiter: str, multi_line_ok: bool):
+    """`(rows, None)` read with CSV quoting, or `(None, (line, why))` when the text is not CSV-quoted: a
+    quote the strict `csv` reader refuses, or (unless `multi_line_ok`) a quoted field over several lines."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows = []
+    first_line = 1
+    try:
+        for row in reader:
+            if row:
+                if not multi_line_ok and reader.line_num > first_line:
+                    return None, (first_line, f"a quoted field runs over lines {first_line}-{reader.line_num}")
+                rows.append((first_line, row))
+            first_line = reader.line_num + 1
+    except csv.Error as error:
+        return None, (first_line, f"quotes that are not CSV-escaped ({error})")
+    return rows, None
 
 
 def _detected_header(text: str, rows, spec: ColumnSpec, kind: "LabelKind") -> bool:

@@ -6,10 +6,11 @@ character spans; their tag schemes; the label map.
   `tag_column` (default the last; `EU NNP B-NP B-ORG`); a blank line ends a sentence and a `-DOCSTART-` line
   starts a document.
 * JSON lines of tokens (`jsonl`): `{"tokens": [...], "tags": [...]}` per sentence (`tags` absent in a file to
-  tag).
+  tag); an optional `"doc_id"` groups consecutive lines into documents (`documents`).
 * JSON lines of spans (`spans`; CLUENER): `{"text": "...", "label": {TYPE: {entity: [[start, end], ...]}}}`,
   `end` inclusive; the text is tagged per character (every character but white space is a word, as the
-  Chinese tokenizer splits CJK text), and the spans must lie on the text, match their entity, not overlap.
+  Chinese tokenizer splits CJK text), and the spans must lie on the text, match their entity, not overlap;
+  `"doc_id"` as in `jsonl`.
 
 The format is detected from the file when not given (`detect_format`). Tags may be IOB1, IOB2, BIOES or BMES
 (`tag_schemes`, detected or given): every file is read into IOB2 labels, so the label set is always
@@ -54,6 +55,7 @@ class Sentence:
       line_numbers: the 1-based line of each word in its file.
       text: a span file's text (None for the other formats).
       offsets: a span file's character index of each word in `text`.
+      document_id: JSON lines: the line's `doc_id` (None without one).
     """
 
     words: List[str]
@@ -62,6 +64,7 @@ class Sentence:
     line_numbers: List[int]
     text: Optional[str] = None
     offsets: Optional[List[int]] = None
+    document_id: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -244,7 +247,7 @@ def parse_jsonl(path: str, text: str, require_tags: bool = True, scheme: str = "
             for tag in tags:
                 _check_tag(path, line_number, str(tag))
         sentences.append(Sentence([token.strip() for token in tokens], [str(tag) for tag in tags] if tagged else None,
-                                  None, [line_number] * len(tokens)))
+                                  None, [line_number] * len(tokens), document_id=_document_id(record)))
     if not sentences:
         raise InputError(f"{path}:1: the file is empty (no sentence)")
     return apply_scheme(ConllFile(path, sentences, [], bool(tagged), "jsonl"), scheme)
@@ -308,10 +311,40 @@ def parse_spans(path: str, text: str, require_tags: bool = True) -> ConllFile:
         offsets = [index for index, char in enumerate(sentence_text) if not char.isspace()]
         sentences.append(Sentence([sentence_text[index] for index in offsets],
                                   [labels[index] for index in offsets] if tagged else None, None,
-                                  [line_number] * len(offsets), sentence_text, offsets))
+                                  [line_number] * len(offsets), sentence_text, offsets, _document_id(record)))
     if not sentences:
         raise InputError(f"{path}:1: the file is empty (no sentence)")
     return apply_scheme(ConllFile(path, sentences, [], bool(tagged), "spans"), "iob2")
+
+
+def _document_id(record) -> Optional[str]:
+    value = record.get("doc_id")
+    return None if value is None else str(value)
+
+
+def documents(conll: ConllFile) -> List[List[int]]:
+    """The file's documents, each the indexes of its sentences in order: CoNLL files are cut at each
+    `-DOCSTART-` line, JSON lines where `doc_id` changes (lines without one are documents of one sentence).
+    A file without any boundary is one document per sentence, with a warning (nothing says which sentences
+    belong together)."""
+    if conll.data_format == "conll":
+        starts = sorted({0, *(start for start in conll.docstarts if start < len(conll.sentences))})
+        if len(starts) == 1 and not conll.docstarts:
+            logging.warning("%s has no -DOCSTART- line: each sentence is its own document", conll.path)
+            return [[index] for index in range(len(conll.sentences))]
+        ends = starts[1:] + [len(conll.sentences)]
+        return [list(range(start, end)) for start, end in zip(starts, ends) if end > start]
+    groups: List[List[int]] = []
+    previous = None
+    for index, sentence in enumerate(conll.sentences):
+        if sentence.document_id is None or sentence.document_id != previous or not groups:
+            groups.append([index])
+        else:
+            groups[-1].append(index)
+        previous = sentence.document_id
+    if all(sentence.document_id is None for sentence in conll.sentences):
+        logging.warning("%s has no \"doc_id\": each line is its own document", conll.path)
+    return groups
 
 
 def read_ner_file(path: str, data_format: str = "auto", require_tags: bool = True, scheme: str = "auto",

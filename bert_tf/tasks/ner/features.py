@@ -9,7 +9,11 @@ Every word gets exactly one prediction:
   where its first piece has the most context on both sides (`max_context_window`, SQuAD's rule:
   `min(left, right) + 0.01 * window length`), and predicted from that window;
 * a word that tokenizes to nothing (only control or zero-width characters) is in no window: it is tagged
-  `O` without asking the model.
+  `O` without asking the model;
+* with document context (`convert_file(..., documents=...)`, `run_ner.py --document_context`) the windows
+  run over a whole document's word pieces, sentence after sentence with nothing between them, so that each
+  word sees the sentences around it, as the raw-text export sees a paragraph (a document given as one
+  sentence gets the same windows).
 
 TFRecord layout (`tf.train.Example`, `record_layout`): `input_ids`, `input_mask`, `segment_ids` and
 `label_ids`, int64 [max_seq_length] each (`segment_ids` all 0, `label_ids` -1 where no word starts).
@@ -32,14 +36,15 @@ _CONTEXT_LENGTH_BONUS = 0.01
 
 @dataclasses.dataclass
 class WindowFeature:
-    """One model input: `[CLS]` + a window of a sentence's word pieces + `[SEP]`, not padded.
+    """One model input: `[CLS]` + a window of a sentence's (or document's) word pieces + `[SEP]`, not padded.
 
     Attributes:
-      sentence_index: the sentence in its `ConllFile`.
+      sentence_index: the (first) sentence of the window in its `ConllFile`.
       input_ids: word-piece ids, `[CLS]` first and `[SEP]` last (at most `max_seq_length`).
       positions: where in `input_ids` the words labeled by this window start (their first pieces).
-      word_indices: the word (index in the sentence) starting at each of `positions`.
+      word_indices: the word (index in its sentence) starting at each of `positions`.
       label_ids: each of those words' gold label id (0 when the file has no tags).
+      sentence_indices: the sentence of each of `positions` (empty: all `sentence_index`).
     """
 
     sentence_index: int
@@ -47,6 +52,12 @@ class WindowFeature:
     positions: List[int]
     word_indices: List[int]
     label_ids: List[int]
+    sentence_indices: List[int] = dataclasses.field(default_factory=list)
+
+    def labelled_words(self) -> Iterator[Tuple[int, int, int]]:
+        """`(position, sentence index, word index)` of each word this window labels."""
+        sentences = self.sentence_indices or [self.sentence_index] * len(self.positions)
+        return zip(self.positions, sentences, self.word_indices)
 
     def padded_label_ids(self, max_seq_length: int) -> List[int]:
         """`label_ids` at `positions`, -1 elsewhere: `max_seq_length` ints."""
@@ -65,7 +76,7 @@ class NerFeatures:
       num_sentences: the file's sentence count.
       num_words: its word count.
       num_empty_words: words without any word piece (tagged `O`).
-      num_split_sentences: sentences that needed more than one window.
+      num_split_sentences: sentences (documents, with document context) that needed more than one window.
     """
 
     windows: List[WindowFeature]
@@ -143,52 +154,83 @@ def sentence_windows(sentence_index: int, words: Sequence[str], label_ids: Optio
       max_seq_length: the longest input, `[CLS]` and `[SEP]` included (>= 3).
       stride: pieces between window starts (default: half of `max_seq_length - 2`).
     """
+    return document_windows([sentence_index], [words], [label_ids], tokenizer, max_seq_length, stride)
+
+
+def document_windows(sentence_indices: Sequence[int], sentences: Sequence[Sequence[str]],
+                     label_ids: Sequence[Optional[Sequence[int]]], tokenizer, max_seq_length: int,
+                     stride: Optional[int] = None) -> Tuple[List[WindowFeature], int]:
+    """The windows over the word pieces of consecutive sentences (a document), one after the other; each
+    word is labeled in the window where it has the most context. Returns (windows, words without pieces).
+
+    Args:
+      sentence_indices: each sentence's index in its file.
+      sentences: their words.
+      label_ids: per sentence, one label id per word, or None (untagged: 0).
+      tokenizer, max_seq_length, stride: see `sentence_windows`.
+    """
     max_pieces = max_seq_length - 2
     stride = stride or max(1, max_pieces // 2)
-    piece_ids, first_pieces = word_pieces(tokenizer, words)
-    spans = window_spans(len(piece_ids), max_pieces, stride)
-    windows = [WindowFeature(sentence_index, [tokenizer.vocab["[CLS]"]] + piece_ids[start:start + length]
-                             + [tokenizer.vocab["[SEP]"]], [], [], []) for start, length in spans]
+    piece_ids: List[int] = []
+    words = []  # (first piece in the document, sentence index, word index, label id)
     empty = 0
-    for word_index, first_piece in enumerate(first_pieces):
-        if first_piece is None:
-            empty += 1
-            continue
+    for sentence_index, sentence, sentence_labels in zip(sentence_indices, sentences, label_ids):
+        sentence_pieces, first_pieces = word_pieces(tokenizer, sentence)
+        for word_index, first_piece in enumerate(first_pieces):
+            if first_piece is None:
+                empty += 1
+                continue
+            words.append((len(piece_ids) + first_piece, sentence_index, word_index,
+                          sentence_labels[word_index] if sentence_labels is not None else 0))
+        piece_ids.extend(sentence_pieces)
+    spans = window_spans(len(piece_ids), max_pieces, stride)
+    windows = [WindowFeature(sentence_indices[0], [tokenizer.vocab["[CLS]"]] + piece_ids[start:start + length]
+                             + [tokenizer.vocab["[SEP]"]], [], [], []) for start, length in spans]
+    for first_piece, sentence_index, word_index, label_id in words:
         window_index = max_context_window(spans, first_piece) if len(spans) > 1 else 0
         window = windows[window_index]
         window.positions.append(first_piece - spans[window_index][0] + 1)
+        window.sentence_indices.append(sentence_index)
         window.word_indices.append(word_index)
-        window.label_ids.append(label_ids[word_index] if label_ids is not None else 0)
-    return [window for window in windows if window.positions], empty
+        window.label_ids.append(label_id)
+    kept = [window for window in windows if window.positions]
+    for window in kept:
+        window.sentence_index = window.sentence_indices[0]
+    return kept, empty
 
 
 def convert_file(conll: ConllFile, label_list: Sequence[str], tokenizer, max_seq_length: int,
-                 stride: Optional[int] = None) -> NerFeatures:
+                 stride: Optional[int] = None, documents: Optional[Sequence[Sequence[int]]] = None) -> NerFeatures:
     """All windows of a CoNLL file (see `sentence_windows`), in order.
 
     Args:
       conll: the parsed file (its IOB2 `labels` must all be in `label_list`; see `examples.check_labels`).
       label_list: the labels in id order.
       tokenizer, max_seq_length, stride: see `sentence_windows`.
+      documents: document context: the sentence indexes of each document (`examples.documents`), whose
+        windows run over the whole document (`document_windows`); None: windows per sentence.
     """
     label_map: Dict[str, int] = {label: index for index, label in enumerate(label_list)}
     windows: List[WindowFeature] = []
-    num_words = num_empty = num_split = 0
-    for sentence_index, sentence in enumerate(conll.sentences):
-        label_ids = [label_map[label] for label in sentence.labels] if sentence.labels is not None else None
-        sentence_features, empty = sentence_windows(sentence_index, sentence.words, label_ids, tokenizer,
-                                                    max_seq_length, stride)
-        windows.extend(sentence_features)
-        num_words += len(sentence.words)
+    num_empty = num_split = 0
+    groups = documents if documents is not None else [[index] for index in range(len(conll.sentences))]
+    for group in groups:
+        sentences = [conll.sentences[index] for index in group]
+        label_ids = [[label_map[label] for label in sentence.labels] if sentence.labels is not None else None
+                     for sentence in sentences]
+        group_windows, empty = document_windows(group, [sentence.words for sentence in sentences], label_ids,
+                                                tokenizer, max_seq_length, stride)
+        windows.extend(group_windows)
         num_empty += empty
-        num_split += len(sentence_features) > 1
+        num_split += len(group_windows) > 1
     if num_split:
-        logging.info("%s: %d sentences longer than %d word pieces were split into overlapping windows",
-                     conll.path, num_split, max_seq_length - 2)
+        what = "documents" if documents is not None else "sentences"
+        logging.info("%s: %d %s longer than %d word pieces were split into overlapping windows",
+                     conll.path, num_split, what, max_seq_length - 2)
     if num_empty:
         logging.info("%s: %d words have no word piece (control or zero-width characters): tagged O",
                      conll.path, num_empty)
-    return NerFeatures(windows, len(conll.sentences), num_words, num_empty, num_split)
+    return NerFeatures(windows, len(conll.sentences), conll.num_words, num_empty, num_split)
 
 
 # ------------------------------------------------------------------------------------------------ TFRecords

@@ -48,9 +48,8 @@ def decode(conll: ConllFile, windows: Sequence[WindowFeature], logits: np.ndarra
     predicted = [[OUTSIDE] * len(sentence.words) for sentence in conll.sentences]
     best = logits.argmax(axis=-1)
     for row, window in enumerate(windows):
-        sentence = predicted[window.sentence_index]
-        for position, word_index in zip(window.positions, window.word_indices):
-            sentence[word_index] = label_list[best[row, position]]
+        for position, sentence_index, word_index in window.labelled_words():
+            predicted[sentence_index][word_index] = label_list[best[row, position]]
     return predicted
 
 
@@ -71,12 +70,14 @@ def prediction_lines(conll: ConllFile, predicted: Sequence[Sequence[str]]) -> It
 
 def json_lines(conll: ConllFile, predicted: Sequence[Sequence[str]]) -> Iterator[str]:
     """One JSON object per sentence: its tokens and predicted tags (scheme of the file), or for a span file
-    its text and predicted entity spans."""
+    its text and predicted entity spans; and its `doc_id`, if it has one."""
     for sentence, labels in zip(conll.sentences, predicted):
         if conll.data_format == "spans":
             record = {"text": sentence.text, "label": entity_spans(sentence.text, sentence.offsets, labels)}
         else:
             record = {"tokens": sentence.words, "tags": tag_schemes.from_iob2(labels, conll.scheme)}
+        if sentence.document_id is not None:
+            record["doc_id"] = sentence.document_id
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 

@@ -39,6 +39,7 @@ from bert_tf.modeling.token_classification import NER_HEAD_VARIABLES, BertTokenC
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
 from bert_tf.tasks.ner import examples, metrics, predictions, tag_schemes
 from bert_tf.tasks.ner import features as ner_features
+from bert_tf.training.train_step import WeightedLoss
 
 TRAIN_FILE = "train.txt"
 SPLIT_STEMS = {"train": ("train",), "dev": ("dev", "valid"), "test": ("test",)}
@@ -62,6 +63,7 @@ class NerConfig(TaskConfig):
       word_column, tag_column: a CoNLL file's columns (0-based; negative from the end).
       group_by_length: on by default (about twice as fast; NER has no original script whose random batches
         to keep).
+      document_context: windows over whole documents (`examples.documents`) rather than sentences.
     """
 
     data_dir: Optional[str] = None
@@ -72,6 +74,7 @@ class NerConfig(TaskConfig):
     tag_scheme: str = "auto"
     word_column: int = 0
     tag_column: int = -1
+    document_context: bool = False
 
 
 def _compatible(scheme: str, other: str) -> bool:
@@ -79,12 +82,13 @@ def _compatible(scheme: str, other: str) -> bool:
     return scheme == other or {scheme, other} <= {"iob1", "iob2"}
 
 
-def token_classification_loss(outputs, labels, features) -> tf.Tensor:
+def token_classification_loss(outputs, labels, features) -> WeightedLoss:
     """Mean softmax cross-entropy over the labeled positions (label id >= 0) of the global batch.
 
     Returns this replica's scalar, scaled so that the trainer's mean over replicas is the mean over every
     labeled position of the global batch: replicas hold different numbers of labeled positions, so each
     divides its sum by the global count (summed across replicas), as one device with the whole batch does.
+    The count is the loss's weight: accumulated micro-batches make the update of their union.
     """
     del features
     labels = tf.cast(labels, tf.int32)
@@ -95,7 +99,7 @@ def token_classification_loss(outputs, labels, features) -> tf.Tensor:
     num_replicas = context.num_replicas_in_sync if context is not None else 1
     if num_replicas > 1:
         count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0) * num_replicas
+    return WeightedLoss(tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0) * num_replicas, count)
 
 
 @register
@@ -195,10 +199,12 @@ class NerTask(Task):
                                  f"{train.scheme.upper()} (mixed schemes); give --tag_scheme or convert one")
             if conll.tagged:
                 examples.check_labels(conll, self.label_list)
+            documents = examples.documents(conll) if config.document_context else None
             converted = ner_features.convert_file(conll, self.label_list, tokenizer, config.max_seq_length,
-                                                  config.window_stride)
-            logging.info("%s: %d sentences, %d words, %d windows", path, converted.num_sentences,
-                         converted.num_words, len(converted.windows))
+                                                  config.window_stride, documents)
+            logging.info("%s: %d sentences%s, %d words, %d windows", path, converted.num_sentences,
+                         f" in {len(documents)} documents" if documents is not None else "", converted.num_words,
+                         len(converted.windows))
             splits[name] = Split(name, [conll.path], conll.sentences, converted.windows,
                                  num_examples=len(converted.windows), num_records=len(converted.windows),
                                  data=conll)
@@ -211,7 +217,8 @@ class NerTask(Task):
         return ner_features.write_windows(split.features, path, self.config.max_seq_length, num_padding)
 
     def feature_settings(self):
-        return {"labels": list(self.label_list), "window_stride": self.config.window_stride}
+        return {"labels": list(self.label_list), "window_stride": self.config.window_stride,
+                "document_context": bool(self.config.document_context)}
 
     def write_run_files(self, write_dir: str) -> None:
         examples.write_label_map(write_dir, self.label_list)

@@ -105,6 +105,7 @@ class SquadTask(Task):
     # Past every window's tokens: post-processing never picks them.
     sequence_outputs = {"start_logits": -1e30, "end_logits": -1e30}
     feature_files = {"train": "train.tf_record", "test": "eval.tf_record"}  # the original's names
+    monitor_split = ("test", "do_predict")  # evaluation during training scores the predict file
 
     # -- checks ---------------------------------------------------------------------------------------
     def check_windows(self) -> None:
@@ -200,6 +201,14 @@ class SquadTask(Task):
         written = predictions.write_prediction_files(answers, write_dir, config.version_2_with_negative)
         return PredictOutcome(files=written, results=self._scores(split.data, answers),
                               results_file=files.EVAL_RESULTS_FILE, decoded=answers)
+
+    def monitor_results(self, split: Split, prediction, global_step: int, write_dir: str) -> Dict[str, float]:
+        """The official scores of the predict file (which must hold answers) for `--eval_every_steps`."""
+        results = self.predict(split, prediction, global_step, write_dir).results
+        if results is None:
+            raise InputError(f"--eval_every_steps/--keep_best: {self.config.predict_file} cannot be scored "
+                             "(it holds no answers)")
+        return dict(results, global_step=int(global_step))
 
     def _scores(self, squad_file: SquadFile, answers) -> Optional[Dict[str, float]]:
         """The official figures for a predict file with answers; None when it cannot be scored."""

@@ -29,6 +29,39 @@ def test_tsv_by_index_without_a_header_and_regression(tmp_path):
         ("a b", "c", 1.5), ("d", None, 2.0)]  # an empty text_b: a single sentence
 
 
+def test_tsv_quotes_csv_escaped_or_not(tmp_path, caplog):
+    # GoEmotions-style: CSV-quoted fields with doubled quotes (and a tab inside a quoted field).
+    quoted = write(tmp_path / "quoted.tsv", 'label\ttext_a\n1\t"He said ""hi""\tthere"\n0\tplain\n')
+    assert [row for _, row in user_files.table_rows(quoted, open(quoted).read(), "\t")] == [
+        ["label", "text_a"], ["1", 'He said "hi"\tthere'], ["0", "plain"]]
+    # ChnSentiCorp/GLUE-style: quotes that are not CSV-escaped; a CSV parser would merge lines 2-3 and 4-5.
+    raw = 'label\ttext_a\n1\t"good" they said\n0\t"unclosed quote\n1\tnext line\n0\tlast "one\n'
+    path = write(tmp_path / "train.tsv", raw)
+    spec = ColumnSpec("text_a", None, "label")
+    examples = user_files.read_examples(path, "tsv", spec, LabelKind(), "train", True)
+    assert [example.text_a for example in examples] == ['"good" they said', '"unclosed quote', "next line",
+                                                          'last "one']
+    assert "train.tsv:2: quotes that are not CSV-escaped" in caplog.text
+    none = user_files.read_examples(path, "tsv", ColumnSpec("text_a", None, "label", quoting="none"), LabelKind(),
+                                    "train", True)
+    assert [example.text_a for example in none] == [example.text_a for example in examples]
+    # Only the multi-line quoted field (no strict-reader error): still one record per line.
+    path = write(tmp_path / "dev.tsv", 'label\ttext_a\n0\t"unclosed\n1\tb"\n')
+    assert [example.text_a for example in user_files.read_examples(path, "tsv", spec, LabelKind(), "dev", True)] == [
+        '"unclosed', 'b"']
+    forced = ColumnSpec("text_a", None, "label", quoting="csv")
+    assert [example.text_a for example in user_files.read_examples(path, "tsv", forced, LabelKind(), "dev", True)] == [
+        "unclosed\n1\tb"]
+    path = write(tmp_path / "test.tsv", 'label\ttext_a\n0\t"good" they said\n')
+    with pytest.raises(InputError, match=r"test.tsv:2: quotes that are not CSV-escaped .* \(--quoting=none reads"):
+        user_files.read_examples(path, "tsv", forced, LabelKind(), "test", True)
+    # A CSV may hold a quoted field over several lines.
+    path = write(tmp_path / "multi.csv", 'text,label\n"line one\nline two",pos\nx,neg\n')
+    examples = user_files.read_examples(path, "csv", ColumnSpec("text", None, "label"), LabelKind(), "train", True)
+    assert [(example.guid, example.text_a) for example in examples] == [("train-2", "line one\nline two"),
+                                                                         ("train-4", "x")]
+
+
 def test_header_detection_and_declaration(tmp_path):
     path = write(tmp_path / "train.csv", "text,label\nhello there,1\nbye now,0\n")
     assert len(user_files.read_examples(path, "csv", ColumnSpec(0, None, 1), LabelKind(), "train", True)) == 2

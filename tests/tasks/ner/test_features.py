@@ -93,3 +93,49 @@ def test_tfrecords_hold_padded_windows(tmp_path, tiny_tokenizer):
     assert label_ids[0].numpy().tolist() == first.padded_label_ids(16)[:8]
     assert parsed["input_mask"][0].numpy().tolist()[:len(first.input_ids)] == [1] * len(first.input_ids)
     assert label_ids[-1].numpy().tolist() == [-1] * 8 and parsed["input_ids"][-1].numpy().sum() == 0
+
+
+def test_document_windows_run_over_sentences_and_equal_one_paragraph(tiny_tokenizer, conll_words):
+    rng = random.Random(7)
+    sentences = [[rng.choice(conll_words) for _ in range(rng.randrange(3, 25))] for _ in range(12)]
+    labels = [[rng.randrange(9) for _ in sentence] for sentence in sentences]
+    windows, empty = features.document_windows(list(range(3, 15)), sentences, labels, tiny_tokenizer, 32)
+    assert empty == 0 and len(windows) > 2
+    assert any(len(set(window.sentence_indices)) > 1 for window in windows)  # windows span sentences
+    seen = sorted((sentence, word) for window in windows for _, sentence, word in window.labelled_words())
+    assert seen == [(3 + index, word) for index, sentence in enumerate(sentences) for word in range(len(sentence))]
+    for window in windows:
+        for position, sentence_index, word_index, label_id in zip(
+                window.positions, window.sentence_indices, window.word_indices, window.label_ids):
+            word = sentences[sentence_index - 3][word_index]
+            assert window.input_ids[position] == tiny_tokenizer.convert_tokens_to_ids(tiny_tokenizer.tokenize(word))[0]
+            assert label_id == labels[sentence_index - 3][word_index]
+    # The same document as one sentence (a paragraph) gets the same windows.
+    paragraph = [word for sentence in sentences for word in sentence]
+    flat, _ = features.sentence_windows(0, paragraph, [label for row in labels for label in row], tiny_tokenizer, 32)
+    assert [window.input_ids for window in flat] == [window.input_ids for window in windows]
+    assert [window.positions for window in flat] == [window.positions for window in windows]
+
+
+def test_convert_file_with_documents(tiny_tokenizer):
+    text = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nGerman JJ B-NP B-MISC\n\n"
+            "-DOCSTART- -X- -X- O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n")
+    conll = examples.parse_conll("t.txt", text)
+    assert examples.documents(conll) == [[0, 1], [2]]
+    label_list = examples.label_list_from_training(conll)
+    converted = features.convert_file(conll, label_list, tiny_tokenizer, 16, documents=examples.documents(conll))
+    assert [window.sentence_indices for window in converted.windows] == [[0, 0, 1], [2, 2]]
+    assert converted.num_words == 5 and converted.num_sentences == 3
+
+
+def test_documents_of_json_lines_and_of_files_without_boundaries(caplog):
+    import json
+
+    lines = [{"tokens": ["a"], "tags": ["O"], "doc_id": "d1"}, {"tokens": ["b"], "tags": ["O"], "doc_id": "d1"},
+             {"tokens": ["c"], "tags": ["O"], "doc_id": 2}, {"tokens": ["d"], "tags": ["O"]}]
+    parsed = examples.parse_jsonl("t.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    assert examples.documents(parsed) == [[0, 1], [2], [3]]
+    assert [sentence.document_id for sentence in parsed.sentences] == ["d1", "d1", "2", None]
+    plain = examples.parse_conll("t.txt", "EU B-ORG\n\nrejects O\n\n")
+    assert examples.documents(plain) == [[0], [1]]
+    assert "t.txt has no -DOCSTART- line" in caplog.text
