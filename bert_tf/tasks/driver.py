@@ -73,13 +73,13 @@ def check_config(task: Task) -> None:
             raise InputError(f"{task.name} has no --{mode}; its modes: {', '.join('--' + name for name in task.modes)}")
     config.options.validate()
     config.recipe.validate(config.do_train)
+    # --keep_best alone without --do_train is fine: the run predicts with the kept best checkpoint.
     split_name, mode = task.monitor_split
-    for flag in ("eval_every_steps", "keep_best", "early_stopping_patience"):
-        if getattr(config.recipe, flag) is None or (flag == "keep_best" and not config.do_train):
-            continue  # a run that does not train predicts with the kept best checkpoint
-        if not (config.do_train and getattr(config, mode)):
-            raise InputError(f"--{flag} evaluates during training: it needs --do_train and --{mode} (the "
-                             f"{'dev set' if split_name == 'dev' else 'file to score'})")
+    monitoring = [flag for flag in ("eval_every_steps", "keep_best", "early_stopping_patience")
+                  if getattr(config.recipe, flag) is not None and (config.do_train or flag != "keep_best")]
+    if monitoring and not (config.do_train and getattr(config, mode)):
+        raise InputError(f"--{monitoring[0]} evaluates during training: it needs --do_train and --{mode} (the "
+                         f"{'dev set' if split_name == 'dev' else 'file to score'})")
     require_int("--max_seq_length", config.max_seq_length, task.min_seq_length)  # [CLS] a [SEP] (b [SEP])
     task.check_config()
     if config.options.export_dir:

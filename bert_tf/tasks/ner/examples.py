@@ -328,16 +328,16 @@ def documents(conll: ConllFile) -> List[List[int]]:
     A file without any boundary is one document per sentence, with a warning (nothing says which sentences
     belong together)."""
     if conll.data_format == "conll":
-        starts = sorted({0, *(start for start in conll.docstarts if start < len(conll.sentences))})
-        if len(starts) == 1 and not conll.docstarts:
+        if not conll.docstarts:
             logging.warning("%s has no -DOCSTART- line: each sentence is its own document", conll.path)
             return [[index] for index in range(len(conll.sentences))]
+        starts = sorted({0, *(start for start in conll.docstarts if start < len(conll.sentences))})
         ends = starts[1:] + [len(conll.sentences)]
         return [list(range(start, end)) for start, end in zip(starts, ends) if end > start]
     groups: List[List[int]] = []
     previous = None
     for index, sentence in enumerate(conll.sentences):
-        if sentence.document_id is None or sentence.document_id != previous or not groups:
+        if not groups or sentence.document_id is None or sentence.document_id != previous:
             groups.append([index])
         else:
             groups[-1].append(index)
