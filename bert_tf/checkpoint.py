@@ -12,6 +12,7 @@ name with `tf.train.init_from_checkpoint` or `Saver.restore`.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -20,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.errors import UserError
+from bert_tf.errors import UserError, tensorflow_error_text
 from bert_tf.files import atomic_write_text, temporary_name
 
 INDEX_SUFFIX = ".index"
@@ -346,15 +347,24 @@ def save_checkpoint(
 
     names = sorted(tensors)
     temporary = temporary_name(prefix)
-    tf.raw_ops.SaveV2(
-        prefix=temporary,
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=[tensors[name] for name in names],
-    )
-    # The index is what makes a checkpoint visible: rename the data file first.
-    tf.io.gfile.rename(temporary + DATA_SUFFIX, prefix + DATA_SUFFIX, overwrite=True)
-    tf.io.gfile.rename(temporary + INDEX_SUFFIX, prefix + INDEX_SUFFIX, overwrite=True)
+    try:
+        tf.raw_ops.SaveV2(
+            prefix=temporary,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tensors[name] for name in names],
+        )
+        # The index is what makes a checkpoint visible: rename the data file first.
+        tf.io.gfile.rename(temporary + DATA_SUFFIX, prefix + DATA_SUFFIX, overwrite=True)
+        tf.io.gfile.rename(temporary + INDEX_SUFFIX, prefix + INDEX_SUFFIX, overwrite=True)
+    except BaseException as error:  # a full disk, Ctrl-C: no partial files stay behind
+        for partial in tf.io.gfile.glob(glob.escape(temporary) + "*"):
+            tf.io.gfile.remove(partial)
+        if isinstance(error, tf.errors.OpError):
+            raise CheckpointError(f"cannot write the checkpoint {prefix}: "
+                                  f"{tensorflow_error_text(error.message) or type(error).__name__} "
+                                  "(the previous checkpoints are intact)") from None
+        raise
 
     kept = [existing for existing in _read_state_file(directory) if existing != prefix and checkpoint_exists(existing)]
     kept.append(prefix)

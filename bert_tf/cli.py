@@ -11,13 +11,14 @@
   shares, defined once; `model_files_from_flags`, `run_options_from_flags`, `fine_tuning_from_flags`
   turn them into the `bert_tf.training.run_options` objects.
 """
+import math
 import os
 import sys
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 from absl import app, flags, logging
 
-from bert_tf.errors import UserError
+from bert_tf.errors import InputError, UserError, tensorflow_error_text
 
 # TensorFlow's C++ start-up lines (oneDNN banner, CUDA probing) are hidden unless asked for.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -75,12 +76,12 @@ class EntryPoint:
         return print_error(self.program, message, code)
 
     def main(self, argv: Optional[Sequence[str]] = None) -> int:
-        """`argv`: the command line, program name first (default `sys.argv`). Returns the exit status: 2 for
-        a flag error, 1 for a user error, 130 for Ctrl-C, else `run`'s."""
+        """`argv`: the command line, program name first (default `sys.argv`). Returns the exit status: 1 for
+        a flag error or a user error, 130 for Ctrl-C, else `run`'s."""
         global_flags = flags.FLAGS if self.uses_global_flags else None
         flag_values, message = parse_command_line(argv, self.define_flags, global_flags)
         if flag_values is None:
-            return self.error(str(message), code=2)
+            return self.error(str(message))
         if self.info_logging and not self.uses_global_flags:  # app.run applies --verbosity itself
             logging.set_verbosity(logging.INFO)
         verbose = self.uses_global_flags and flags.FLAGS["verbosity"].value > logging.INFO
@@ -99,10 +100,40 @@ class EntryPoint:
 
     def run_as_program(self) -> None:
         """Defines the flags on absl's global FLAGS (under the script's module, so `--help` lists them) and
-        hands over to `app.run` (which parses them)."""
+        hands over to `app.run`. `--help` (`-h`, `--helpshort`, `--helpfull`) prints the help to stdout and
+        exits 0, quietly when the reader stops early (`| head`); a bad flag value is one error line, exit 1."""
         self.define_flags(flags.FLAGS)
         self.uses_global_flags = True
-        app.run(self.main)
+        asked = [argument.lstrip("-") for argument in sys.argv[1:] if argument.lstrip("-") in HELP_FLAGS
+                 and argument.startswith("-")]
+        if asked:
+            sys.exit(print_help(sys.modules["__main__"].__doc__, full="helpfull" in asked))
+        app.run(self.main, flags_parser=self.parse_global_flags)
+
+    def parse_global_flags(self, argv: Sequence[str]) -> Sequence[str]:
+        """absl's FLAGS parsed from `argv` (for `app.run`); a flag error is one line and exit 1, not absl's
+        `FATAL Flags parsing error` and its hint."""
+        try:
+            return flags.FLAGS(list(argv))
+        except flags.Error as error:
+            sys.exit(self.error(str(error)))
+
+
+HELP_FLAGS = ("help", "h", "?", "helpshort", "helpfull")
+
+
+def print_help(usage: Optional[str], full: bool = False) -> int:
+    """Prints `usage` (the script's docstring) and its flags (`full`: every module's) to stdout; returns 0.
+    A reader that closes the pipe early (`--help | head`) ends the output without a traceback."""
+    flag_help = flags.FLAGS.get_help() if full else flags.FLAGS.main_module_help()
+    text = (usage or "").strip() + "\n\nflags:\n\n" + flag_help
+    try:
+        sys.stdout.write(text.rstrip() + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the rest is not wanted; Python's own flush at exit must not fail either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 def import_tensorflow_quietly(verbose: bool = False) -> None:
@@ -140,15 +171,16 @@ def one_line(error: Union[BaseException, str], max_lines: int = 4) -> str:
     """An error's message on one line: its first `max_lines` non-empty lines joined by "; ", and how
     many more were cut (a checkpoint error keeps its header and first mismatching variables).
 
-    A TensorFlow `OpError` contributes its `.message` (without the traceback); an empty message gives
-    the exception's type name.
+    A TensorFlow `OpError` contributes its `.message` (without the traceback); TensorFlow's graph locations
+    are left out of any message (`errors.tensorflow_error_text`); an empty message gives the exception's type
+    name.
     """
     if isinstance(error, BaseException):
         text = getattr(error, "message", None) or str(error)
         fallback = type(error).__name__
     else:
         text, fallback = error, "error"
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [line.strip() for line in tensorflow_error_text(str(text)).splitlines() if line.strip()]
     if not lines:
         return fallback
     more = f" (and {len(lines) - max_lines} more)" if len(lines) > max_lines else ""
@@ -182,7 +214,10 @@ class FlagDefiner:
         flags.DEFINE_bool(name, default, help_text, **self._options())
 
     def number(self, name: str, default, help_text: str) -> None:
+        """A float flag; `nan` and `inf` are refused (no setting of these scripts means them)."""
         flags.DEFINE_float(name, default, help_text, **self._options())
+        flags.register_validator(name, lambda value: value is None or math.isfinite(value),
+                                 message="not a finite number", flag_values=self.flag_values)
 
     def choice(self, name: str, default, choices: Sequence[str], help_text: str) -> None:
         flags.DEFINE_enum(name, default, list(choices), help_text, **self._options())
@@ -355,9 +390,11 @@ def default_modes(flag_values, modes: Sequence[str]) -> list:
 
 
 def default_output_dir(flag_values, name: str) -> list:
-    """`--output_dir` `out/<name>` when not given; returns the note to log."""
+    """`--output_dir` `out/<name>` when not given; returns the note to log. Given empty: InputError."""
     if flag_values.output_dir:
         return []
+    if flag_values["output_dir"].present:
+        raise InputError(f"--output_dir is empty: give a folder, or leave the flag out to write to out/{name}")
     flag_values.output_dir = os.path.join("out", name)
     return [f"--output_dir={flag_values.output_dir}"]
 

@@ -25,6 +25,8 @@ _POSITIVE_INT_FIELDS = (
     "type_vocab_size",
 )
 _PROBABILITY_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+# What a bert_config.json must name: the shapes of the checkpoint's variables depend on them.
+_ARCHITECTURE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
 
 @dataclasses.dataclass
@@ -122,6 +124,11 @@ class BertConfig:
             json_object = json.loads(text)
         except json.JSONDecodeError as error:
             raise ValueError(f"{json_file}: not valid JSON ({error})") from None
+        if isinstance(json_object, dict):
+            missing = [name for name in _ARCHITECTURE_FIELDS if name not in json_object]
+            if missing:  # the original would take BERT-Base's value for these and fail far from the cause
+                raise ValueError(f"{json_file}: missing {', '.join(missing)} (a bert_config.json gives "
+                                 f"{', '.join(_ARCHITECTURE_FIELDS)})")
         try:
             return cls.from_dict(json_object)
         except (ValueError, TypeError) as error:

@@ -37,12 +37,49 @@ def temporary_name(path: str) -> str:
     return f"{path}{TEMPORARY_MARKER}{uuid.uuid4().hex[:8]}"
 
 
+# The inputs of the running script, by resolved path: no write of this process may replace one of them.
+_protected_inputs: Dict[str, str] = {}
+
+
+def resolved_path(path: str) -> str:
+    """`path` with links, `..` and `~` resolved (a remote path as given): two spellings of one file are equal."""
+    path = str(path)
+    return path if is_remote(path) else os.path.realpath(os.path.expanduser(path))
+
+
+@contextlib.contextmanager
+def protected_inputs(inputs: Mapping[str, Union[str, Sequence[str]]]) -> Iterator[None]:
+    """While the block runs, the files named in `inputs` (what the user calls it, e.g. `--predict_file`, ->
+    a path or paths) cannot be replaced by `atomic_writer` or `write_tfrecord` (`check_not_an_input`)."""
+    added = {}
+    for what, paths in inputs.items():
+        for path in [paths] if isinstance(paths, str) else paths or ():
+            if path and resolved_path(path) not in _protected_inputs:
+                added[resolved_path(path)] = f"{what} {path}"
+    _protected_inputs.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            _protected_inputs.pop(key, None)
+
+
+def check_not_an_input(path: str, what: str = "output") -> None:
+    """Raises InputError when writing `path` would replace one of the `protected_inputs`."""
+    protected = _protected_inputs.get(resolved_path(path))
+    if protected is not None:
+        raise InputError(f"{what} {path} is the input {protected}: refusing to overwrite it; "
+                         "choose another output path")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str, mode: str = "w") -> Iterator:
     """Opens a temporary sibling of `path` for writing; renames it to `path` when the block succeeds.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and `path` is untouched.
+    A `path` that is one of the `protected_inputs` is refused (InputError) before anything is written.
     """
+    check_not_an_input(path)
     gfile = tf_gfile()
     temporary = temporary_name(path)
     try:
@@ -153,6 +190,7 @@ def write_tfrecord(records: Iterable[bytes], path: str) -> int:
     """
     import tensorflow as tf
 
+    check_not_an_input(path)
     gfile = tf_gfile()
     temporary = temporary_name(path)
     count = 0

@@ -180,3 +180,25 @@ def test_state_file_tracks_newest_and_prunes(tmp_path):
     moved = tmp_path.parent / (tmp_path.name + "_moved")
     shutil.copytree(tmp_path, moved)
     assert resolve_checkpoint(moved) == str(moved / "model.ckpt-3")
+
+
+def test_a_failed_save_leaves_no_partial_files_and_says_so(tmp_path, monkeypatch):
+    model = bert_tf.BertModel(bert_tf.BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1,
+                                                 num_attention_heads=2, intermediate_size=8))
+    save_checkpoint(model, tmp_path / "model.ckpt-1", global_step=1)
+    before = sorted(os.listdir(tmp_path))
+
+    def disk_full(prefix, **_):  # what SaveV2 leaves when the disk fills: a partial data file, then an error
+        with open(f"{prefix}.data-00000-of-00001.tempstate123", "wb") as writer:
+            writer.write(b"partial")
+        raise tf.errors.ResourceExhaustedError(None, None, "{{function_node __wrapped__SaveV2_dtypes_8}} "
+                                               "out/x.tempstate123; No space left on device [Op:SaveV2]")
+
+    monkeypatch.setattr(tf.raw_ops, "SaveV2", disk_full)
+    with pytest.raises(CheckpointError) as raised:
+        save_checkpoint(model, tmp_path / "model.ckpt-2", global_step=2)
+    message = str(raised.value)
+    assert "model.ckpt-2" in message and "No space left on device" in message and "previous checkpoints" in message
+    assert "{{function_node" not in message and "[Op:" not in message
+    assert sorted(os.listdir(tmp_path)) == before
+    assert latest_checkpoint(tmp_path) == str(tmp_path / "model.ckpt-1")

@@ -1,6 +1,8 @@
 """bert_tf.cli through the entry scripts, as a new user meets it: `--help`, `--task=MRPC` with the README's
 variables as defaults, a quiet console, one-line errors for bad files, one line for Ctrl-C."""
 import json
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -10,7 +12,14 @@ if keras.backend.backend() != "tensorflow":
 
 import run_classifier  # noqa: E402
 from tests.conftest import PROJECT_ROOT  # noqa: E402
-from tests.harness.scripts import assert_fails_cleanly, error_lines, glue_subset, run_main, run_script  # noqa: E402
+from tests.harness.scripts import (  # noqa: E402
+    assert_fails_cleanly,
+    error_lines,
+    glue_subset,
+    run_main,
+    run_script,
+    subprocess_environment,
+)
 
 SCRIPTS = ("run_classifier.py", "run_pretraining.py", "extract_features.py", "create_pretraining_data.py",
            "export_savedmodel.py", "run_squad.py", "run_ner.py", "run_swag.py")
@@ -30,6 +39,24 @@ def test_help_lists_the_scripts_own_flags(script):
     assert f"{script}:" in result.stdout, result.stdout[:2000]
     assert "--output_dir" in result.stdout or "--output_file" in result.stdout or "--export_dir" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("script", ["run_classifier.py", "run_squad.py", "create_pretraining_data.py"])
+def test_help_piped_into_head_exits_0_without_a_traceback(script):
+    # The reader closes the pipe after 2 lines, before the help is written out (absl's help: a BrokenPipeError
+    # traceback in most tries, and exit status 1 even without the pipe).
+    command = f'"{sys.executable}" "{PROJECT_ROOT / script}" --help | head -n 2 >/dev/null; exit ${{PIPESTATUS[0]}}'
+    for _ in range(3):
+        result = subprocess.run(["bash", "-c", command], cwd=PROJECT_ROOT, env=subprocess_environment(),
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_a_bad_flag_value_is_one_line():
+    result = run_as_new_user("run_classifier.py", "--quoting=bogus", "--do_train")
+    lines = error_lines(result.stderr, "run_classifier")
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "--quoting=bogus" in lines[0] and "auto|csv|none" in lines[0] and "FATAL" not in result.stderr
 
 
 @pytest.mark.slow
@@ -118,3 +145,16 @@ def test_keyboard_interrupt_is_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert status == 130 and "Traceback" not in err
     assert len(error_lines(err, "run_classifier")) == 1 and "interrupted" in err
+
+
+@pytest.mark.parametrize("flag, expected", [("--null_score_diff_threshold=nan", "not a finite number"),
+                                            ("--learning_rate=inf", "not a finite number"),
+                                            ("--output_dir=", "--output_dir is empty")])
+def test_flags_that_mean_nothing_are_refused(flag, expected, refs_dir, tmp_path, capsys):
+    model = refs_dir / "squad" / "tiny_squad"
+    flags = [f"--vocab_file={model / 'vocab.txt'}", f"--bert_config_file={model / 'bert_config.json'}",
+             f"--init_checkpoint={model / 'model.ckpt'}", "--do_predict",
+             f"--predict_file={refs_dir / 'squad' / 'v1' / 'predict.json'}", "--max_seq_length=128"]
+    if not flag.startswith("--output_dir"):
+        flags.append(f"--output_dir={tmp_path / 'out'}")
+    assert_fails_cleanly(capsys, "run_squad", [*flags, flag], expected, output_dir=tmp_path / "out")

@@ -77,3 +77,12 @@ def test_unreadable_files_name_the_path(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(ValueError, match="broken.json"):
         BertConfig.from_json_file(broken)
+
+
+def test_a_file_without_its_architecture_names_what_is_missing(minilm_ckpt_dir, tmp_path):
+    config = json.loads((minilm_ckpt_dir / "bert_config.json").read_text())
+    del config["num_attention_heads"], config["intermediate_size"]
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"bert_config.json: missing num_attention_heads, intermediate_size \("):
+        BertConfig.from_json_file(path)

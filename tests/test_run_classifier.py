@@ -417,6 +417,35 @@ def test_multi_label_jsonl_trains_scores_predicts_and_exports(emotions_dir, tiny
     assert served["num_labels"].numpy()[1] == 0
 
 
+def test_multi_label_head_starts_at_the_training_labels_log_odds(emotions_dir, tiny_ckpt_dir, tmp_path):
+    """From a zero bias the first updates push every output down through the pooler (GoEmotions with MiniLM:
+    constant outputs, F1 0); the head starts at the label frequencies instead, and only when training."""
+    from bert_tf.tasks.classification import metrics
+    from bert_tf.tasks.classification.task import ClassificationTask, ClassifierConfig
+    from bert_tf.training.run_options import RunOptions, load_tokenizer, resolve_model_files
+
+    def task_for(**modes):
+        config = ClassifierConfig(data_dir=str(emotions_dir), model=resolve_model_files(str(tiny_ckpt_dir)),
+                                  options=RunOptions(output_dir=str(tmp_path)), task_name="jsonl",
+                                  text_a_column="text", label_column="labels", multi_label=True,
+                                  label_list=sorted({label for labels in COLOURS.values() for label in labels}),
+                                  max_seq_length=32, **modes)
+        task = ClassificationTask(config)
+        task.read_inputs(load_tokenizer(config.model))
+        return task, task.build_model(bert_tf.BertConfig.from_json_file(tiny_ckpt_dir / "bert_config.json"),
+                                      "float32")
+
+    _, model = task_for(do_train=True)
+    # 96 training rows, a colour each in turn: red and warm in 24, none in the 24 plain ones.
+    rows = [COLOURS[colour] for colour in sorted(COLOURS)] * 24
+    multi_hot = np.array([[label in row for label in ["blue", "cool", "green", "red", "warm"]] for row in rows])
+    expected = metrics.label_log_odds(multi_hot)
+    np.testing.assert_allclose(model.classifier.output_bias.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(expected[0], np.log(25 / 73), rtol=1e-6)
+    _, model = task_for(do_predict=True)  # no training file read: the checkpoint's head gives the bias
+    assert not model.classifier.output_bias.numpy().any()
+
+
 def test_own_files_bad_input_is_one_line(mrpc_csv_dir, tiny_ckpt_dir, tmp_path, capsys):
     output_dir = tmp_path / "out"
     base = [f"--data_dir={mrpc_csv_dir}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}",

@@ -133,11 +133,34 @@ def test_predict_only_reads_the_label_map_next_to_the_checkpoint(trained, conll_
     assert run_main("run_ner", *command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict",
                                    f"--predict_file={words_only}",
                                    f"--init_checkpoint={latest_checkpoint(str(trained))}")) == 0
-    assert not (output_dir / "test_results.txt").exists() and not (output_dir / "label_map.json").exists()
+    assert not (output_dir / "results_words.txt").exists() and not (output_dir / "label_map.json").exists()
+    assert not (output_dir / "test_predictions.txt").exists()  # named after the file it tags
     tagged = [row for row in conll_rows(trained / "test_predictions.txt") if row[0] != "-DOCSTART-"]
-    untagged = [row for row in conll_rows(output_dir / "test_predictions.txt") if row[0] != "-DOCSTART-"]
+    untagged = [row for row in conll_rows(output_dir / "predictions_words.txt") if row[0] != "-DOCSTART-"]
     assert [row[0] for row in untagged] == [row[0] for row in tagged]
     assert [row[1] for row in untagged] == [row[2] for row in tagged]  # the same model: the same tags
+
+
+def test_predicting_another_file_into_a_finished_run_keeps_its_files_and_the_input(trained, conll_dir,
+                                                                                   tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "run"
+    shutil.copytree(trained, output_dir)
+    before = {name: (output_dir / name).read_bytes() for name in ("test_predictions.txt", "test_results.txt")}
+    other = tmp_path / "other.txt"  # a tagged file other than the test set: its own predictions and scores
+    other.write_text((conll_dir / "valid.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    flags = [f"--data_dir={conll_dir}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}",
+             "--max_seq_length=32", "--do_predict"]
+    assert run_main("run_ner", *flags, f"--predict_file={other}") == 0
+    assert {name: (output_dir / name).read_bytes() for name in before} == before
+    assert (output_dir / "predictions_other.txt").exists() and "test_f1" in (output_dir / "results_other.txt").read_text()
+    # the run's own predictions given as the file to tag (another spelling of the path): read, never replaced
+    spelled = f"{output_dir}/../{output_dir.name}/./test_predictions.txt"
+    assert run_main("run_ner", *flags, f"--predict_file={spelled}") == 0
+    assert (output_dir / "test_predictions.txt").read_bytes() == before["test_predictions.txt"]
+    assert (output_dir / "predictions_test_predictions.txt").exists()
+    # the test file itself, however spelled, is the test set: the usual names
+    assert run_main("run_ner", *flags, f"--predict_file={conll_dir}/../{conll_dir.name}/test.txt") == 0
+    assert not (output_dir / "predictions_test.txt").exists()
 
 
 def test_eval_only_in_output_dir_reuses_its_label_map_and_checkpoint(trained, conll_dir, tiny_ckpt_dir, tmp_path):
@@ -368,7 +391,14 @@ def test_document_context_tags_a_document_as_its_paragraph(conll_dir, tiny_ckpt_
     assert run_main("run_ner", *command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_predict",
                                               "--document_context", f"--predict_file={paragraph_file}")) == 0
     paragraphs = [json.loads(line) for line in
-                  (output_dir / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+                  (output_dir / f"predictions_{paragraph_file.stem}.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [record["doc_id"] for record in paragraphs] == [f"doc{number}" for number in range(len(documents))]
     for document, record in zip(documents, paragraphs):
         assert record["tags"] == [tag for index in document for tag in predicted[index]]
+
+
+def test_keeping_case_with_an_uncased_vocabulary_is_refused(capsys, conll_dir, tiny_ckpt_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    fails_cleanly(capsys, output_dir, command_flags(conll_dir, output_dir, tiny_ckpt_dir, "--do_train",
+                                                    "--nodo_lower_case"),
+                  "vocab.txt is uncased", "pass --do_lower_case=True")

@@ -168,4 +168,24 @@ def test_corrupted_pretraining_record_names_the_file(tmp_path, refs_dir, tiny_ck
                                                      "--train_batch_size=8", "--num_train_steps=40",
                                                      "--num_warmup_steps=1", "--max_seq_length=128",
                                                      "--max_predictions_per_seq=20", "--seed=1"],
-                         "corrupted.tfrecord", "truncated or corrupted")
+                         "corrupted.tfrecord", "truncated or corrupted", "no checkpoint was written")
+    (tmp_path / "not_records.txt").write_text("plain text, not TFRecords\n" * 100, encoding="utf-8")
+    line = assert_fails_cleanly(capsys, "run_pretraining", [
+        f"--input_file={tmp_path / 'not_records.txt'}", f"--bert_dir={tiny_ckpt_dir}",
+        f"--output_dir={tmp_path / 'out2'}", "--do_train", "--train_batch_size=8", "--num_train_steps=4",
+        "--max_seq_length=128", "--max_predictions_per_seq=20"], "not_records.txt")
+    for internal in ("Graph execution error", "{{function_node", "[Op:", "name: )"):
+        assert internal not in line, line
+
+
+def test_tensorflow_error_text_keeps_what_went_wrong():
+    from bert_tf.errors import tensorflow_error_text
+
+    message = ("Graph execution error:\n\nDetected at node IteratorGetNext defined at (most recent call last):\n"
+               "<stack traces unavailable>\ncorrupted record at 12345\n\t [[{{node IteratorGetNext}}]] "
+               "[Op:__inference_train_function_9]")
+    assert tensorflow_error_text(message) == "corrupted record at 12345"
+    assert tensorflow_error_text("{{function_node __wrapped__X_device_/job:localhost/replica:0}} bad record "
+                                 "(Is this even a TFRecord file?) [Op:IteratorGetNext] name: ") == (
+        "bad record (Is this even a TFRecord file?)")
+    assert tensorflow_error_text("a plain message\nsecond line") == "a plain message\nsecond line"

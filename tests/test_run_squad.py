@@ -202,6 +202,27 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, refs_dir, capsys, ca
                          str(bad_file), message, output_dir=output_dir)
 
 
+def test_an_empty_training_answer_is_refused(tmp_path, refs_dir, capsys):
+    bad_file = tmp_path / "train.json"
+    bad_file.write_text(json.dumps(squad_document(qa={"id": "q1", "question": "Which?", "answers": [
+        {"text": "", "answer_start": 6}]})), encoding="utf-8")
+    assert_fails_cleanly(capsys, "run_squad", [*tiny_squad_flags(refs_dir), "--do_train", f"--train_file={bad_file}",
+                                               f"--output_dir={tmp_path / 'out'}"],
+                         str(bad_file), "'q1': the training answer's text is empty", output_dir=tmp_path / "out")
+
+
+def test_empty_questions_and_impossible_questions_with_answers_are_counted(caplog):
+    from bert_tf.tasks.squad.examples import SquadFile, squad_examples
+
+    qas = [{"id": "q1", "question": " ", "answers": [{"text": "beta", "answer_start": 6}]},
+           {"id": "q2", "question": "Which?", "is_impossible": True, "answers": [{"text": "beta", "answer_start": 6}]}]
+    articles = [{"title": "t", "paragraphs": [{"context": "Alpha beta gamma.", "qas": qas}]}]
+    examples, stats = squad_examples(SquadFile("f.json", "v2.0", articles), is_training=True, version_2_with_negative=True)
+    assert len(examples) == 2 and examples[1].is_impossible
+    assert (stats.num_empty_questions, stats.num_impossible_with_answers) == (1, 1)
+    assert "1 of 2 questions of f.json are empty" in caplog.text and "also list answers" in caplog.text
+
+
 def test_predict_only_with_a_pretrained_checkpoint_is_refused(tmp_path, tiny_ckpt_dir, refs_dir, capsys):
     output_dir = tmp_path / "out"
     assert_fails_cleanly(capsys, "run_squad", [f"--bert_dir={tiny_ckpt_dir}", *WINDOW_FLAGS, "--do_predict",
@@ -234,3 +255,14 @@ def test_flag_errors(tmp_path, refs_dir, capsys, monkeypatch):
     assert_fails_cleanly(capsys, "run_squad", [*tiny_squad_flags(refs_dir), "--do_predict", predict, output,
                                                f"--export_dir={not_a_folder}"],
                          "exists and is not a folder", output_dir=output_dir)
+
+
+def test_keeping_case_with_an_uncased_vocabulary_is_refused(tmp_path, refs_dir, capsys):
+    output_dir = tmp_path / "out"
+    assert_fails_cleanly(capsys, "run_squad", [*tiny_squad_flags(refs_dir), "--do_predict", "--do_lower_case=false",
+                                               f"--predict_file={refs_dir / 'squad' / 'v1' / 'predict.json'}",
+                                               f"--output_dir={output_dir}"],
+                         "is uncased", output_dir=output_dir)
+    assert_fails_cleanly(capsys, "export_savedmodel", [
+        "--task_name=squad", *[flag for flag in tiny_squad_flags(refs_dir) if not flag.startswith("--output_dir")],
+        "--do_lower_case=false", f"--export_dir={tmp_path / 'export'}"], "is uncased", output_dir=tmp_path / "export")

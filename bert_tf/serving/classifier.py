@@ -102,6 +102,7 @@ from bert_tf.serving.export import (
     mask_batcher_padding,
     model_for_dtype,
     model_function,
+    require_utf8,
     save_and_publish,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
@@ -210,13 +211,13 @@ class ClassifierServingModule(ServingModule):
             message="text_a and text_b must have the same number of strings")
         with tf.control_dependencies([check]):
             text_b = tf.identity(text_b)
-        return self.tokenizer(text_a, text_b)
+        return self.tokenizer(require_utf8(text_a, "text_a"), require_utf8(text_b, "text_b"))
 
     def _serve_text_pair(self, text_a, text_b):
         return self._text_outputs(self._features_pair(text_a, text_b))
 
     def _features_single(self, text_a):
-        return self.tokenizer(text_a)
+        return self.tokenizer(require_utf8(text_a, "text_a"))
 
     def _serve_text_single(self, text_a):
         return self._text_outputs(self._features_single(text_a))

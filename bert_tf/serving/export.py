@@ -21,6 +21,8 @@ code are saved. Minimum server: TensorFlow Serving `MIN_TF_SERVING_VERSION` (see
 """
 from __future__ import annotations
 
+import contextlib
+import logging as python_logging
 import os
 import re
 import time
@@ -28,6 +30,7 @@ import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from bert_tf import tokenization
 from bert_tf.errors import InputError, require_int
@@ -54,6 +57,7 @@ __all__ = [
     "model_function",
     "next_version",
     "publish",
+    "require_utf8",
     "save_and_publish",
     "tf_variables",
 ]
@@ -154,6 +158,22 @@ def mask_batcher_padding(input_ids: tf.Tensor, input_mask: tf.Tensor, cls_id: in
     trailing_cls = tf.math.cumprod(is_cls, axis=1, reverse=True)
     not_first = 1 - tf.one_hot(0, tf.shape(input_ids)[1], dtype=input_mask.dtype)
     return input_mask * (1 - trailing_cls * not_first)
+
+
+def require_utf8(texts: tf.Tensor, name: str) -> tf.Tensor:
+    """`texts` (tf.string, any shape) after an in-graph check that every string is valid UTF-8.
+
+    A request holding bytes that are not UTF-8 fails with `<name> holds a string that is not valid UTF-8`
+    and the row of the first one, instead of being answered with offsets counted on replacement characters.
+    """
+    flat = tf.reshape(texts, [-1])
+    # Transcoding drops what is not UTF-8 (errors="ignore"): a valid string comes back unchanged.
+    is_valid = tf.equal(tf.strings.unicode_transcode(flat, "UTF-8", "UTF-8", errors="ignore"), flat)
+    first_invalid = tf.argmin(tf.concat([tf.cast(is_valid, tf.int32), [0]], 0), output_type=tf.int32)
+    check = tf.debugging.Assert(tf.reduce_all(is_valid), [f"{name} holds a string that is not valid UTF-8 at row",
+                                                          first_invalid])
+    with tf.control_dependencies([check]):
+        return tf.identity(texts)
 
 
 def tf_variables(weights) -> List[tf.Variable]:
@@ -321,6 +341,21 @@ def publish(temporary: str, export_dir: str, attempts: int = 100) -> str:
     raise OSError(f"could not find a free version folder under {export_dir}")
 
 
+@contextlib.contextmanager
+def _tensorflow_info_hidden():
+    """TensorFlow's own Python log (its `tensorflow` logger, and the absl log its saver writes to) at WARNING
+    and above while the block runs."""
+    logger = python_logging.getLogger("tensorflow")
+    level, verbosity = logger.level, absl_logging.get_verbosity()
+    logger.setLevel(max(level, python_logging.WARNING))
+    absl_logging.set_verbosity(min(verbosity, absl_logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        absl_logging.set_verbosity(verbosity)
+
+
 def save_and_publish(module: ServingModule, export_dir, labels: Optional[Sequence[str]] = None) -> str:
     """Saves `module` with its `signatures()` and publishes it as `export_dir/<version>`; returns that path.
 
@@ -333,7 +368,8 @@ def save_and_publish(module: ServingModule, export_dir, labels: Optional[Sequenc
     tf.io.gfile.makedirs(export_dir)
     temporary = os.path.join(export_dir, f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}")
     try:
-        tf.saved_model.save(module, temporary, signatures=module.signatures())
+        with _tensorflow_info_hidden():  # its notes on renamed inputs (3,000 characters), shard timings, temp paths
+            tf.saved_model.save(module, temporary, signatures=module.signatures())
         if labels is not None:
             tf.io.gfile.makedirs(os.path.join(temporary, "assets.extra"))
             with tf.io.gfile.GFile(os.path.join(temporary, LABELS_FILE), "w") as writer:

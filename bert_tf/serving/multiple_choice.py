@@ -42,6 +42,7 @@ from bert_tf.serving.export import (
     mask_batcher_padding,
     model_and_tokenizer,
     model_function,
+    require_utf8,
     save_and_publish,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
@@ -93,6 +94,7 @@ class MultipleChoiceServingModule(ServingModule):
         with tf.control_dependencies([check]):
             num_choices = tf.shape(choices)[1]
         tokenizer = self.tokenizer
+        context, choices = require_utf8(context, "context"), require_utf8(choices, "choices")
         context_ids = tokenizer.tokenize(context)
         choice_ids = tokenizer.tokenize(tf.reshape(choices, [-1]))
         rows = tf.repeat(tf.range(tf.size(context)), num_choices)  # each context once per choice
@@ -102,11 +104,14 @@ class MultipleChoiceServingModule(ServingModule):
                                             tokenizer.pad_to_multiple_of, tokenizer.padded_lengths)
         else:
             scores = self._pair_scores(pairs)
-        is_choice = tf.reshape(choice_ids.row_lengths() > 0, [-1, num_choices])
-        logits = tf.where(is_choice, tf.reshape(scores, [-1, num_choices]), tf.float32.min)
+        shape = tf.shape(choices)  # [B, C], not [-1, C]: a request of rows without choices has C = 0
+        is_choice = tf.reshape(choice_ids.row_lengths() > 0, shape)
+        logits = tf.where(is_choice, tf.reshape(scores, shape), tf.float32.min)
         any_choice = tf.reduce_any(is_choice, axis=1)
         probabilities = tf.where(is_choice, tf.nn.softmax(logits, axis=-1), 0.0)
-        choice = tf.where(any_choice, tf.argmax(logits, axis=-1, output_type=tf.int32), -1)
+        # A column past the choices keeps the argmax defined for rows without choices (C = 0); they get -1.
+        padded_logits = tf.concat([logits, tf.fill([shape[0], 1], tf.float32.min)], axis=1)
+        choice = tf.where(any_choice, tf.argmax(padded_logits, axis=-1, output_type=tf.int32), -1)
         return {"probabilities": probabilities, "choice": choice}
 
 

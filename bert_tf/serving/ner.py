@@ -146,6 +146,7 @@ class NerServingModule(export.ServingModule):
         return words, tf.where(has_piece, label, -1)
 
     def _serve_text(self, text):
+        text = export.require_utf8(text, "text")
         words, label = self._word_labels(text)
         batch_size = tf.shape(text)[0]
         row = words["word_row"]

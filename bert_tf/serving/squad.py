@@ -68,6 +68,7 @@ from bert_tf.serving.export import (
     mask_batcher_padding,
     model_and_tokenizer,
     model_function,
+    require_utf8,
     save_and_publish,
 )
 from bert_tf.serving.text_offsets import (
@@ -135,6 +136,7 @@ class SquadServingModule(ServingModule):
                                           message="question and context must have the same number of strings")
         with tf.control_dependencies([check]):
             context = tf.identity(context)
+        question, context = require_utf8(question, "question"), require_utf8(context, "context")
         tokenizer = self.tokenizer
         seq = self.max_seq_length
         batch_size = tf.shape(context)[0]
@@ -223,13 +225,15 @@ class SquadServingModule(ServingModule):
 
         # Characters: those of the first and last piece, or of the whole doc tokens where the original's
         # get_final_text falls back to them.
+        # One element more than any answered row reads: a batch whose contexts hold no piece at all
+        # (empty, whitespace, zero-width) still gathers in range; its rows are unanswered below.
         padded = lambda values: tf.concat([values, [0]], 0)  # noqa: E731  (empty batches / contexts)
         first_token = tf.gather(padded(doc["piece_word"]), first_piece)
         last_token = tf.gather(padded(doc["piece_word"]), last_piece)
-        delta_cumsum = tf.concat([[0], tf.cumsum(doc["word_delta"])], 0)
+        delta_cumsum = padded(tf.concat([[0], tf.cumsum(doc["word_delta"])], 0))
         delta = tf.gather(delta_cumsum, last_token + 1) - tf.gather(delta_cumsum, first_token)
-        unk_cumsum = tf.concat([[0], tf.cumsum(tf.cast(tf.equal(doc_ids.flat_values, tokenizer.unk_id),
-                                                       tf.int32))], 0)
+        unk_cumsum = padded(tf.concat([[0], tf.cumsum(tf.cast(tf.equal(doc_ids.flat_values, tokenizer.unk_id),
+                                                              tf.int32))], 0))
         has_unk = tf.gather(unk_cumsum, last_piece + 1) - tf.gather(unk_cumsum, first_piece) > 0
         whole_tokens = tf.logical_or(tf.not_equal(delta, 0), has_unk)
         char_start = tf.where(whole_tokens, tf.gather(padded(doc["word_first_char"]), first_token),

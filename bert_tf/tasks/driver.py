@@ -164,6 +164,18 @@ def run(task: Task) -> TaskResult:
     bert_config = load_bert_config(config.model.bert_config_file, config.max_seq_length)
     tokenizer = load_tokenizer(config.model, bert_config)
     splits = task.read_inputs(tokenizer)  # every input is read and checked before output_dir is touched
+    described = {"train": "training file", "dev": "evaluation file", "test": "file to predict"}
+    inputs = {described.get(split.name, split.name): split.source_files for split in splits.values()}
+    inputs.update({"--vocab_file": config.model.vocab_file, "--bert_config_file": config.model.bert_config_file})
+    with files.protected_inputs(inputs):  # no write of this run replaces one of them
+        for name in [*task.feature_files.values(), files.EVAL_RESULTS_FILE]:
+            files.check_not_an_input(os.path.join(options.output_dir, name), "--output_dir file")
+        return _run_modes(task, bert_config, splits)
+
+
+def _run_modes(task: Task, bert_config, splits: Dict[str, Split]) -> TaskResult:
+    """`run` once the inputs are read: training, evaluation, prediction and export."""
+    config, options = task.config, task.config.options
     result = TaskResult()
     strategy = options.create_strategy()
     trainer = None
@@ -349,6 +361,7 @@ def export_checkpoint(task: Task, export_dir: str, **serving_options) -> str:
     require_head(task, checkpoint, "--init_checkpoint")
     task.prepare_export()
     bert_config = load_bert_config(config.model.bert_config_file, config.max_seq_length)
+    load_tokenizer(config.model, bert_config)  # the vocabulary fits the model and the casing
     model = task.build_model(bert_config, precision.dtype_policy("float32"))
     logging.info(checkpoint_io.load_checkpoint(model, checkpoint).summary())
     return export_model(task, model, export_dir, **serving_options)

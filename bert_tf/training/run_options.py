@@ -29,6 +29,9 @@ CHECKPOINT_NAME = "bert_model.ckpt"
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[UNK]")
 # A cased vocabulary (bert-base-cased: 27%) has many entries starting with a capital letter; an uncased one none.
 CASED_VOCAB_FRACTION = 0.01
+# An uncased Latin-script vocabulary: at most this share of capitalized entries, at least this share of Latin words.
+UNCASED_VOCAB_MAX_CAPITALIZED = 0.001
+LATIN_VOCAB_FRACTION = 0.5
 
 
 # ------------------------------------------------------------------------------------------------ model files
@@ -151,13 +154,26 @@ def load_tokenizer(model_files: ModelFiles, bert_config=None):
         raise InputError(f"vocab file {vocab_file} has {len(tokenizer.vocab)} entries but the model "
                          f"(--bert_config_file) has vocab_size {bert_config.vocab_size}: they are from "
                          "different models")
-    if model_files.do_lower_case:
-        capitalized = sum(1 for token in tokenizer.vocab if token[:1].isupper())
-        if capitalized > CASED_VOCAB_FRACTION * len(tokenizer.vocab):
-            raise InputError(f"vocab file {vocab_file} is cased ({capitalized} entries start with a capital "
-                             "letter, which lower-cased text never produces): pass --do_lower_case=False, or "
-                             "use the uncased model's vocabulary")
+    check_casing(tokenizer.vocab, model_files.do_lower_case, vocab_file)
     return tokenizer
+
+
+def check_casing(vocab, do_lower_case: bool, vocab_file: str) -> None:
+    """Raises InputError when `do_lower_case` contradicts the vocabulary: lower-cased text with a cased
+    vocabulary (its capitalized entries never match), or text kept cased with an uncased Latin-script one
+    (every word with a capital letter becomes `[UNK]`: 27% of CoNLL-2003's pieces). A vocabulary with few
+    Latin words (e.g. Chinese) fits either casing."""
+    capitalized = sum(1 for token in vocab if token[:1].isupper())
+    if do_lower_case and capitalized > CASED_VOCAB_FRACTION * len(vocab):
+        raise InputError(f"vocab file {vocab_file} is cased ({capitalized} entries start with a capital "
+                         "letter, which lower-cased text never produces): pass --do_lower_case=False, or "
+                         "use the uncased model's vocabulary")
+    latin_words = sum(1 for token in vocab if token.removeprefix("##").isascii() and token.removeprefix("##").isalpha())
+    if (not do_lower_case and capitalized <= UNCASED_VOCAB_MAX_CAPITALIZED * len(vocab)
+            and latin_words >= LATIN_VOCAB_FRACTION * len(vocab)):
+        raise InputError(f"vocab file {vocab_file} is uncased ({capitalized} of {len(vocab)} entries start with "
+                         "a capital letter): with --do_lower_case=False every word with a capital becomes [UNK]; "
+                         "pass --do_lower_case=True, or use the cased model's vocabulary")
 
 
 # ------------------------------------------------------------------------------------------------ run options

@@ -402,12 +402,15 @@ class Trainer:
         if monitor is not None:
             monitor.resume(start_step)
             if monitor.stopped():
-                logging.info("Training stopped early at step %d (%d evaluations without improvement): nothing "
-                             "to train", start_step, monitor.evaluations_without_improvement)
+                logging.warning("%s holds a training that stopped early at step %d (%d evaluations without "
+                                "improvement): nothing to train; to train afresh, give another --output_dir or "
+                                "delete this one", config.output_dir, start_step,
+                                monitor.evaluations_without_improvement)
                 return TrainResult(start_step, start_step, 0, [], cadence.latest, 0.0, 0.0)
         if start_step >= config.num_train_steps:
-            logging.info("global_step %d already reached num_train_steps %d: nothing to train", start_step,
-                         config.num_train_steps)
+            logging.warning("%s holds a finished training (global_step %d of num_train_steps %d): nothing to train; "
+                            "to train afresh, give another --output_dir or delete this one", config.output_dir,
+                            start_step, config.num_train_steps)
             return TrainResult(start_step, start_step, 0, [], cadence.latest, 0.0, 0.0)
         if monitor is not None and start_step > 0 and monitor.due(start_step - 1, start_step):
             monitor.evaluate(start_step)  # a run stopped between this step's checkpoint and its evaluation

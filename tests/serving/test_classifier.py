@@ -478,3 +478,15 @@ def test_export_classifier_checks_its_settings(classifier_models, tiny_ckpt_dir,
     with pytest.raises(ValueError, match="regression export needs a model with 1 output"):
         serving.export_classifier(model, vocab_file, True, 16, [None], tmp_path, is_regression=True)
     assert not any(tmp_path.iterdir())
+
+
+def test_invalid_utf8_is_refused_naming_the_input(classifier_models, tiny_ckpt_dir):
+    from bert_tf.serving.classifier import ClassifierServingModule
+    from bert_tf.tokenization.in_graph import InGraphBertTokenizer
+
+    tokenizer = InGraphBertTokenizer(tiny_ckpt_dir / "vocab.txt", True, MAX_SEQ_LENGTH)
+    module = ClassifierServingModule(classifier_models[2][0], tokenizer, ["0", "1"])
+    outputs = module.serve_text(tf.constant(["", "   "]), tf.constant(["", "\u2028"]))  # empty texts: answered
+    assert outputs["probabilities"].shape == (2, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="text_b holds a string that is not valid UTF-8 at row"):
+        module.serve_text(tf.constant(["a", "b", "c"]), tf.constant([b"fine", b"fine", b"\xc3("]))

@@ -78,6 +78,10 @@ def test_a_question_without_choices_and_an_empty_batch(exports):
     assert outputs["choice"].numpy().tolist() == [-1]
     outputs = serve(context=tf.constant([], tf.string), choices=tf.zeros([0, 4], tf.string))
     assert outputs["probabilities"].shape == (0, 4) and outputs["choice"].shape == (0,)
+    outputs = serve(context=tf.constant(["q1", "q2"]), choices=tf.zeros([2, 0], tf.string))  # no choice column
+    assert outputs["probabilities"].shape == (2, 0) and outputs["choice"].numpy().tolist() == [-1, -1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="choices holds a string that is not valid UTF-8 at row"):
+        serve(context=tf.constant(["q"]), choices=tf.constant([[b"yes", b"\xe2\x28\xa1"]]))
     with pytest.raises(tf.errors.InvalidArgumentError):
         serve(context=tf.constant(["a", "b"]), choices=tf.constant([["c", "d"]]))
 

@@ -164,6 +164,10 @@ def test_in_process_edge_cases(model, tiny_ckpt_dir):
     assert outputs["entity_text"].shape[0] == 3
     outputs = module.serve_text(tf.constant([], tf.string))
     assert outputs["num_entities"].shape == (0,)
+    for texts in (["", "   "], ["\u200b"], ["\u2028"]):  # no word in the whole request
+        assert module.serve_text(tf.constant(texts))["num_entities"].numpy().tolist() == [0] * len(texts)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="text holds a string that is not valid UTF-8 at row"):
+        module.serve_text(tf.constant([b"fine", b"\xff\xfe broken"]))
     with pytest.raises(InputError, match="labels"):
         ner_serving.NerServingModule(model, tokenizer, LABELS[:3])
     with pytest.raises(InputError, match="window_stride"):

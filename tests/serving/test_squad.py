@@ -251,3 +251,32 @@ def test_empty_context_and_question_in_graph(model, squad_refs):
     assert outputs["answer"].shape == (0,)
     with pytest.raises(tf.errors.InvalidArgumentError):
         module.serve_text(tf.constant(["a", "b"]), tf.constant(["c"]))
+
+
+@pytest.mark.parametrize("version_2_with_negative", [False, True])
+def test_contexts_without_any_piece_have_no_answer_alone_or_batched(model, squad_refs, version_2_with_negative):
+    """A request whose every context is empty or whitespace (no word piece in the whole batch) answers like
+    the same rows batched with a real one: start/end -1, an empty answer, impossible under v2."""
+    tokenizer = squad_serving.InGraphBertTokenizer(squad_refs / "tiny_squad" / "vocab.txt", True, 128)
+    module = squad_serving.SquadServingModule(model, tokenizer, doc_stride=64, max_query_length=32,
+                                              version_2_with_negative=version_2_with_negative)
+    empty = ["", "   ", "\u200b", "\u2028", "\t\n"]
+    for contexts in [[context] for context in empty] + [empty, empty + ["Some context here."]]:
+        outputs = module.serve_text(tf.constant(["what?"] * len(contexts)), tf.constant(contexts))
+        rows = len(empty) if len(contexts) > 1 else 1
+        assert outputs["start"].numpy().tolist()[:rows] == [-1] * rows, contexts
+        assert outputs["end"].numpy().tolist()[:rows] == [-1] * rows
+        assert outputs["answer"].numpy().tolist()[:rows] == [b""] * rows
+        if version_2_with_negative:
+            assert outputs["is_impossible"].numpy()[:rows].all()
+    assert outputs["start"].numpy()[-1] >= 0  # the real context beside them is answered
+
+
+def test_a_request_with_invalid_utf8_is_refused_naming_the_input_and_row(model, squad_refs):
+    tokenizer = squad_serving.InGraphBertTokenizer(squad_refs / "tiny_squad" / "vocab.txt", True, 128)
+    module = squad_serving.SquadServingModule(model, tokenizer, doc_stride=64, max_query_length=32)
+    contexts = ["Some context here.", "caf\xe9 bytes".encode("latin-1")]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="context holds a string that is not valid UTF-8 at row"):
+        module.serve_text(tf.constant(["what?", "where?"]), tf.constant(contexts))
+    outputs = module.serve_text(tf.constant(["what?"]), tf.constant(["caf\u00e9 \ufffd here."]))  # valid UTF-8
+    assert outputs["start"].shape == (1,)

@@ -167,6 +167,15 @@ def _per_example_losses(logits: np.ndarray, labels: np.ndarray, is_regression: b
     return log_normalizer - shifted[np.arange(len(labels)), labels.astype(np.int64)]
 
 
+def label_log_odds(multi_hot: np.ndarray) -> np.ndarray:
+    """Each label's log-odds in a multi-hot matrix [N, num_labels] (0/1), smoothed as (count + 1) / (N + 2):
+    float32 [num_labels]. A multi-label head starts with this bias, so that its first updates fit the label
+    frequencies through the bias, not by pushing the pooled output of every text to one saturated corner."""
+    multi_hot = np.asarray(multi_hot, np.float64)
+    frequency = (multi_hot.sum(axis=0) + 1.0) / (multi_hot.shape[0] + 2.0)
+    return np.log(frequency / (1.0 - frequency)).astype(np.float32)
+
+
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     """Element-wise logistic function in float64 (a multi-label model's label probabilities)."""
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))

@@ -24,6 +24,7 @@ import dataclasses
 import os
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from bert_tf.errors import InputError
@@ -52,6 +53,7 @@ class ClassifierConfig(TaskConfig):
       label_list: the labels in id order (default: the training file's, sorted).
       regression: one float label (MSE loss, Pearson and Spearman).
       multi_label: several labels per row (sigmoid cross-entropy; micro/macro F1); split on `label_delimiter`.
+        A trained head's bias starts at the training labels' log-odds (`metrics.label_log_odds`).
       threshold: a multi-label prediction holds the labels of at least this probability.
     """
 
@@ -89,6 +91,7 @@ class ClassificationTask(Task):
     def __init__(self, config: ClassifierConfig):
         super().__init__(config)
         self.processor: Optional[glue.DataProcessor] = None
+        self.initial_output_bias: Optional[np.ndarray] = None  # multi-label: the training labels' log-odds
 
     @property
     def run_name(self) -> str:
@@ -170,6 +173,10 @@ class ClassificationTask(Task):
                 raise InputError(str(error)) from None
             splits[name] = Split(name, [processor.split_path(config.data_dir, name)], examples,
                                  num_examples=len(examples), num_records=len(examples))
+        if self._multi_label() and "train" in splits:
+            labels = processor.get_labels()
+            multi_hot = [[label in example.label for label in labels] for example in splits["train"].examples]
+            self.initial_output_bias = metrics.label_log_odds(np.array(multi_hot).reshape(-1, len(labels)))
         return splits
 
     def record_layout(self, split: Split, training: bool):
@@ -193,7 +200,12 @@ class ClassificationTask(Task):
 
     # -- model ----------------------------------------------------------------------------------------
     def build_model(self, bert_config, dtype_policy):
-        return BertClassifier(bert_config, self._processor().num_labels, dtype=dtype_policy)
+        """The classifier; a multi-label one being trained starts its `output_bias` at the training labels'
+        log-odds (a checkpoint that holds the head replaces it)."""
+        model = BertClassifier(bert_config, self._processor().num_labels, dtype=dtype_policy)
+        if self.initial_output_bias is not None:
+            model.classifier.output_bias.assign(self.initial_output_bias)
+        return model
 
     def loss(self, outputs, labels, features):
         """Per-example losses [B]: softmax cross-entropy of `logits` (regression: squared error of logit 0;

@@ -27,8 +27,11 @@ from bert_tf.tasks.ner.metrics import chunks
 _EXTENSIONS = {"conll": ".txt", "jsonl": ".jsonl", "spans": ".json"}
 
 
-def predictions_file(split: str, data_format: str) -> str:
-    """The prediction file name of a split (`dev`: `eval_predictions`, `test`: `test_predictions`) in a format."""
+def predictions_file(split: str, data_format: str, other_file_stem: str = "") -> str:
+    """The prediction file name of a split (`dev`: `eval_predictions`, `test`: `test_predictions`) in a format;
+    `predictions_<stem>` for a file to tag other than the data's test file (`other_file_stem`: its stem)."""
+    if other_file_stem:
+        return f"predictions_{other_file_stem}{_EXTENSIONS[data_format]}"
     return ("eval_predictions" if split == "dev" else "test_predictions") + _EXTENSIONS[data_format]
 
 

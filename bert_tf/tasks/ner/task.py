@@ -16,7 +16,8 @@ Reads `train.*`, `dev.*` (or `valid.*`) and `test.*` of `data_dir` (CoNLL column
 * `test_predictions.txt`: `word gold predicted` per line (`word predicted` for an untagged file), a blank
   line after each sentence, `-DOCSTART-` lines kept: conlleval's input (JSON-lines inputs: `.jsonl` / `.json`
   in their own format; the tags always in the input's scheme); `test_results.txt`: the same metrics as
-  `test_*` when the file has tags.
+  `test_*` when the file has tags. A `predict_file` other than `data_dir`'s test file gets
+  `predictions_<its stem>.txt` and `results_<its stem>.txt` instead (the test set's files stay as they are).
 
 Training: cross-entropy averaged over the words of the batch (first word pieces), the original
 AdamWeightDecay with warmup and linear decay; `num_train_steps = int(windows / train_batch_size *
@@ -249,16 +250,32 @@ class NerTask(Task):
         predictions.write_predictions(os.path.join(write_dir, name), split.data, predicted)
         return results
 
+    def other_predict_file_stem(self) -> str:
+        """The stem of `predict_file` when it is not `data_dir`'s test file ('' otherwise): its predictions
+        and scores go to `predictions_<stem>.*` and `results_<stem>.txt`, so that a run's folder never holds
+        one file's predictions beside another file's scores."""
+        config = self.config
+        if not config.predict_file:
+            return ""
+        if config.data_dir:
+            resolved = files.resolved_path(config.predict_file)
+            if any(files.resolved_path(os.path.join(config.data_dir, f"{stem}.{extension}")) == resolved
+                   for stem in SPLIT_STEMS["test"] for extension in examples.EXTENSIONS):
+                return ""
+        return os.path.splitext(os.path.basename(config.predict_file))[0] or "predict_file"
+
     def predict(self, split: Split, prediction, global_step: int, write_dir: str) -> PredictOutcome:
-        """`test_predictions.txt`, and `test_results.txt` for a tagged file."""
+        """`test_predictions.txt`, and `test_results.txt` for a tagged file (`predictions_<stem>.txt` and
+        `results_<stem>.txt` for a `predict_file` other than the test file)."""
         _, predicted = self._decode(split, prediction)
-        name = predictions.predictions_file("test", split.data.data_format)
+        stem = self.other_predict_file_stem()
+        name = predictions.predictions_file("test", split.data.data_format, stem)
         path = os.path.join(write_dir, name)
         predictions.write_predictions(path, split.data, predicted)
         result = PredictOutcome(files={name: path}, decoded=predicted)
         if split.data.tagged:
             result.results = {**self._scores(split, predicted, "test"), "global_step": int(global_step)}
-            result.results_file = TEST_RESULTS_FILE
+            result.results_file = f"results_{stem}.txt" if stem else TEST_RESULTS_FILE
             logging.info("Test F1 = %.4f (%s)", result.results["test_f1"], split.data.path)
         return result
 

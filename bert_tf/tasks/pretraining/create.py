@@ -43,7 +43,13 @@ import random
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from bert_tf.files import check_output_folders, expand_input_files, split_comma_list
+from bert_tf.files import (
+    check_not_an_input,
+    check_output_folders,
+    expand_input_files,
+    protected_inputs,
+    split_comma_list,
+)
 from bert_tf.tasks.pretraining.corpus import (
     Document,
     PretrainingDataError,
@@ -269,6 +275,9 @@ def create_pretraining_data(input_file: Union[str, Sequence[str]], output_file: 
     check_vocabulary(tokenizer.vocab, str(vocab_name))
     input_files = expand_input_files(input_file)
     output_files = split_output_files(output_file)
+    with protected_inputs({"--input_file": input_files, "--vocab_file": vocab_file}):
+        for path in output_files:  # any spelling of an input (./a/../a/f, a link) is the input
+            check_not_an_input(path, "--output_file")
 
     start = time.perf_counter()
     num_workers = config.resolved_num_workers()

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from typing import Dict, Optional
 
 import tensorflow as tf
 from absl import logging
 
 from bert_tf import files
-from bert_tf.errors import InputError
+from bert_tf.checkpoint import latest_checkpoint
+from bert_tf.errors import InputError, tensorflow_error_text
 from bert_tf.tasks.driver import write_results
 from bert_tf.tasks.pretraining import dataset as pretraining_dataset
 from bert_tf.tasks.pretraining import losses
@@ -100,17 +102,20 @@ def evaluate(model, dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, 
 
 
 @contextlib.contextmanager
-def _naming_corrupted_inputs(input_files):
-    """Turns TensorFlow's data-loss error (a truncated or corrupted record) into an InputError naming the files."""
+def _naming_corrupted_inputs(input_files, output_dir: str):
+    """Turns TensorFlow's data-loss error (a truncated or corrupted record) into an InputError naming the files
+    and the checkpoint a rerun would resume from (if any)."""
     try:
         yield
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
         if not isinstance(error, tf.errors.DataLossError) and "record" not in str(error.message).lower():
             raise
-        message = str(error.message).splitlines()[0]
+        message = (tensorflow_error_text(error.message).splitlines() or ["unreadable record"])[0]
         names = ", ".join(input_files[:3]) + (f" (and {len(input_files) - 3} more)" if len(input_files) > 3 else "")
-        raise InputError(f"--input_file: a record is truncated or corrupted in {names}: {message}; the newest "
-                         "checkpoint in --output_dir is intact") from None
+        newest = latest_checkpoint(output_dir)
+        kept = (f"the newest checkpoint, {os.path.basename(newest)}, is intact" if newest
+                else "no checkpoint was written")
+        raise InputError(f"--input_file: a record is truncated or corrupted in {names}: {message}; {kept}") from None
 
 
 def run(config: PretrainingConfig) -> Dict[str, object]:
@@ -163,13 +168,13 @@ def run(config: PretrainingConfig) -> Dict[str, object]:
         if config.do_train:
             logging.info("Batch size = %s, input sharded by %s", sharding.describe_batch(
                 strategy, config.train_batch_size), "file" if callable(train_input) else "example")
-            with _naming_corrupted_inputs(input_files):
+            with _naming_corrupted_inputs(input_files, config.options.output_dir):
                 results["train"] = trainer.train(train_input)
         if config.do_eval:
             dataset = pretraining_dataset.make_pretraining_dataset(
                 input_files, config.max_seq_length, config.max_predictions_per_seq, config.eval_batch_size,
                 is_training=False, drop_remainder=on_tpu)
-            with _naming_corrupted_inputs(input_files):
+            with _naming_corrupted_inputs(input_files, config.options.output_dir):
                 eval_results = evaluate(trainer.model, dataset, strategy, config.max_eval_steps,
                                         trainer.global_step, use_xla=options.use_xla)
             write_results(write_dir, files.EVAL_RESULTS_FILE, eval_results)

@@ -195,10 +195,17 @@ class ReadStats:
     Attributes:
       num_questions: questions in the file.
       num_skipped: training questions whose answer text is not in the context's words (skipped).
+      num_empty_questions: questions whose text is empty or whitespace (kept: a data problem, warned about).
+      num_impossible_with_answers: `is_impossible` training questions that also list answers (the answers
+        are ignored; warned about).
+      num_impossible: `is_impossible` questions (without `version_2_with_negative`: a hint to pass it).
     """
 
     num_questions: int = 0
     num_skipped: int = 0
+    num_empty_questions: int = 0
+    num_impossible_with_answers: int = 0
+    num_impossible: int = 0
 
 
 def squad_examples(squad_file: SquadFile, is_training: bool, version_2_with_negative: bool = False,
@@ -226,7 +233,11 @@ def squad_examples(squad_file: SquadFile, is_training: bool, version_2_with_nega
             for qa in paragraph["qas"]:
                 stats.num_questions += 1
                 example = SquadExample(qas_id=qa["id"], question_text=qa["question"], doc_tokens=doc_tokens)
+                stats.num_empty_questions += not qa["question"].strip()
+                stats.num_impossible += bool(qa.get("is_impossible"))
                 if is_training:
+                    stats.num_impossible_with_answers += bool(
+                        version_2_with_negative and qa.get("is_impossible") and qa.get("answers"))
                     if not _set_training_answer(example, qa, char_to_word_offset, squad_file.path,
                                                 version_2_with_negative):
                         stats.num_skipped += 1
@@ -238,6 +249,15 @@ def squad_examples(squad_file: SquadFile, is_training: bool, version_2_with_nega
     if stats.num_skipped:
         logging.warning("Skipped %d of %d training questions of %s whose answer could not be recovered from the "
                         "context", stats.num_skipped, stats.num_questions, squad_file.path)
+    if stats.num_impossible and not version_2_with_negative:
+        logging.warning("%d questions of %s are is_impossible (SQuAD 2.0): without --version_2_with_negative each "
+                        "gets an answer", stats.num_impossible, squad_file.path)
+    if stats.num_empty_questions:
+        logging.warning("%d of %d questions of %s are empty (kept: the model sees only the context)",
+                        stats.num_empty_questions, stats.num_questions, squad_file.path)
+    if stats.num_impossible_with_answers:
+        logging.warning("%d training questions of %s are is_impossible and also list answers (trained as "
+                        "impossible; their answers are ignored)", stats.num_impossible_with_answers, squad_file.path)
     return examples, stats
 
 
@@ -249,11 +269,17 @@ def _set_training_answer(example: SquadExample, qa: dict, char_to_word_offset: S
         example.orig_answer_text, example.start_position, example.end_position = "", -1, -1
         return True
     answers = qa.get("answers") or []
+    if qa.get("is_impossible") and not version_2_with_negative:
+        raise InputError(f"{path}: question {qa['id']!r} is_impossible: a SQuAD 2.0 file trains with "
+                         "--version_2_with_negative")
     if len(answers) != 1:
         raise InputError(f"{path}: question {qa['id']!r}: for training, each question should have exactly 1 "
                          f"answer (it has {len(answers)}; a dev file lists several: keep the first of each)")
     answer = answers[0]
     text, offset = answer["text"], answer["answer_start"]
+    if not text.strip():
+        raise InputError(f"{path}: question {qa['id']!r}: the training answer's text is empty (a question without "
+                         "an answer is \"is_impossible\": true, with --version_2_with_negative)")
     example.orig_answer_text = text
     example.start_position = char_to_word_offset[offset]
     example.end_position = char_to_word_offset[offset + max(len(text), 1) - 1]

@@ -117,3 +117,12 @@ def test_glue_metrics_keys_match_processor_metric_names():
 def test_glue_metrics_unknown_task():
     with pytest.raises(ValueError, match="unknown GLUE task"):
         metrics.glue_metrics("squad", [1], [1])
+
+
+def test_label_log_odds_smoothed_frequencies():
+    # 3 rows: label 0 in 2 -> (2 + 1) / 5 = 0.6, label 1 in none -> 1 / 5 = 0.2, label 2 in all -> 4 / 5.
+    multi_hot = np.array([[1, 0, 1], [1, 0, 1], [0, 0, 1]])
+    log_odds = metrics.label_log_odds(multi_hot)
+    assert log_odds.dtype == np.float32
+    np.testing.assert_allclose(log_odds, [math.log(0.6 / 0.4), math.log(0.2 / 0.8), math.log(0.8 / 0.2)], rtol=1e-6)
+    np.testing.assert_allclose(metrics.sigmoid(log_odds), [0.6, 0.2, 0.8], rtol=1e-6)
