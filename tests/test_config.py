@@ -32,7 +32,8 @@ def test_reads_released_config_and_writes_it_back(minilm_ckpt_dir, tmp_path):
 
 def test_extra_keys_of_multilingual_configs_are_kept(tmp_path):
     data = {
-        "vocab_size": 119547, "hidden_size": 768, "num_attention_heads": 12, "directionality": "bidi",
+        "vocab_size": 119547, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+        "intermediate_size": 3072, "directionality": "bidi",
         "pooler_fc_size": 768, "pooler_num_attention_heads": 12, "pooler_type": "first_token_transform",
     }
     path = tmp_path / "bert_config.json"

@@ -126,7 +126,7 @@ def _usage_error(flags, capsys):
     status = run_main("extract_features", *flags)
     stderr = capsys.readouterr().err
     lines = error_lines(stderr, "extract_features")
-    assert status == 2 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert status == 1 and len(lines) == 1 and "Traceback" not in stderr, stderr
     return lines[0]
 
 

@@ -223,6 +223,18 @@ def test_empty_questions_and_impossible_questions_with_answers_are_counted(caplo
     assert "1 of 2 questions of f.json are empty" in caplog.text and "also list answers" in caplog.text
 
 
+def test_a_squad2_file_without_the_v2_flag_gets_the_hint(caplog):
+    from bert_tf.errors import InputError
+    from bert_tf.tasks.squad.examples import SquadFile, squad_examples
+
+    qas = [{"id": "q1", "question": "Which?", "is_impossible": True, "answers": []}]
+    squad_file = SquadFile("v2.json", "v2.0", [{"title": "t", "paragraphs": [{"context": "Alpha beta.", "qas": qas}]}])
+    with pytest.raises(InputError, match="'q1' is_impossible: a SQuAD 2.0 file trains with --version_2_with_negative"):
+        squad_examples(squad_file, is_training=True)
+    squad_examples(squad_file, is_training=False)
+    assert "1 questions of v2.json are is_impossible (SQuAD 2.0): without --version_2_with_negative" in caplog.text
+
+
 def test_predict_only_with_a_pretrained_checkpoint_is_refused(tmp_path, tiny_ckpt_dir, refs_dir, capsys):
     output_dir = tmp_path / "out"
     assert_fails_cleanly(capsys, "run_squad", [f"--bert_dir={tiny_ckpt_dir}", *WINDOW_FLAGS, "--do_predict",

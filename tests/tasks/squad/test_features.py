@@ -76,7 +76,7 @@ def test_version_2_impossible_training_question(tmp_path, squad_tokenizer):
     assert examples[0].is_impossible and examples[0].start_position == -1
     window, = squad_features.convert_examples_to_features(examples, squad_tokenizer, 32, 8, 8, is_training=True)
     assert (window.start_position, window.end_position, window.is_impossible) == (0, 0, True)
-    with pytest.raises(InputError, match="exactly 1 answer"):
+    with pytest.raises(InputError, match="'no' is_impossible: a SQuAD 2.0 file trains with --version_2_with_negative"):
         squad_examples(squad_file, is_training=True, version_2_with_negative=False)
 
 
