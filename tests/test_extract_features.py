@@ -188,5 +188,9 @@ def test_extract_features_refuses_to_overwrite_its_input(tmp_path, minilm_ckpt_d
     assert_fails_cleanly(capsys, "extract_features", [f"--input_file={input_file}", f"--output_file={input_file}",
                                                       f"--bert_dir={minilm_ckpt_dir}"],
                          "is the --input_file")
+    (tmp_path / "link.txt").symlink_to(input_file)  # another name of the same file
+    assert_fails_cleanly(capsys, "extract_features", [f"--input_file={input_file}", f"--output_file={tmp_path}/link.txt",
+                                                      f"--bert_dir={minilm_ckpt_dir}"],
+                         "is the --input_file")
     assert input_file.read_text(encoding="utf-8") == "hello world\n"
 

@@ -25,7 +25,7 @@ import itertools
 import os
 from typing import Dict, Optional
 
-from bert_tf import tokenization
+from bert_tf import files, tokenization
 from bert_tf.checkpoint import resolve_checkpoint
 from bert_tf.modeling import BertModel
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
@@ -78,7 +78,7 @@ class FeatureExtractionTask(Task):
         """Files, the output not overwriting the input, and the casing against the checkpoint's name."""
         config = self.config
         _require_file(config.input_file, "input file")
-        if os.path.abspath(config.input_file) == os.path.abspath(config.output_file or ""):
+        if config.output_file and files.resolved_path(config.input_file) == files.resolved_path(config.output_file):
             raise FeatureExtractionError(f"--output_file {config.output_file} is the --input_file: it would be "
                                          "overwritten; write the features to another file")
         _require_file(config.model.vocab_file, "vocab file")
