@@ -20,5 +20,5 @@ out=${BERT_TF_OUT:-$root/out/mrpc}
   --max_seq_length=128 --train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3.0 \
   --group_by_length --seed=1 \
   --output_dir="$out" --export_dir="$out/export" "$@"
-echo "main job done: $out/eval_results.txt"
-cat "$out/eval_results.txt"
+# run_classifier.py printed the metrics (also in $out/eval_results.txt) and where its files went.
+echo "main job done: $out"

@@ -96,6 +96,7 @@ from bert_tf.errors import require_int
 from bert_tf.serving.export import (
     PAD_TO_MULTIPLE_OF,
     SUB_BATCH_SIZE,
+    ServingInput,
     ServingModule,
     canonical_serving_dtype,
     check_vocab_fits,
@@ -104,6 +105,7 @@ from bert_tf.serving.export import (
     model_function,
     require_utf8,
     save_and_publish,
+    serving_function,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer
@@ -147,16 +149,15 @@ class ClassifierServingModule(ServingModule):
                                else require_int("sub_batch_size", sub_batch_size))
         # A plain function closing over the model: keeps the Keras model out of the object graph.
         self._model_logits = model_function(model, ("logits",), jit_compile)
-        self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
-                                     autograph=False)
-        text_spec = [tf.TensorSpec([None], tf.string, name="text_a")]
+        self.serve_ids = serving_function(self._serve_ids, self.ids_inputs(), same="shape")
+        text_inputs = [ServingInput("text_a", tf.string, ("batch",))]
         if self.is_pair_task:
-            text_spec.append(tf.TensorSpec([None], tf.string, name="text_b"))
-            self.serve_text = tf.function(self._serve_text_pair, input_signature=text_spec, autograph=False)
-            self.text_features = tf.function(self._features_pair, input_signature=text_spec, autograph=False)
+            text_inputs.append(ServingInput("text_b", tf.string, ("batch",)))
+            self.serve_text = serving_function(self._serve_text_pair, text_inputs, same="rows")
+            self.text_features = serving_function(self._features_pair, text_inputs, same="rows")
         else:
-            self.serve_text = tf.function(self._serve_text_single, input_signature=text_spec, autograph=False)
-            self.text_features = tf.function(self._features_single, input_signature=text_spec, autograph=False)
+            self.serve_text = serving_function(self._serve_text_single, text_inputs)
+            self.text_features = serving_function(self._features_single, text_inputs)
 
     # -- traced bodies ------------------------------------------------------------------------------
     def _outputs(self, logits) -> Dict[str, tf.Tensor]:
@@ -206,11 +207,6 @@ class ClassifierServingModule(ServingModule):
         return outputs
 
     def _features_pair(self, text_a, text_b):
-        check = tf.debugging.assert_equal(
-            tf.size(text_a), tf.size(text_b),
-            message="text_a and text_b must have the same number of strings")
-        with tf.control_dependencies([check]):
-            text_b = tf.identity(text_b)
         return self.tokenizer(require_utf8(text_a, "text_a"), require_utf8(text_b, "text_b"))
 
     def _serve_text_pair(self, text_a, text_b):

@@ -22,6 +22,8 @@ code are saved. Minimum server: TensorFlow Serving `MIN_TF_SERVING_VERSION` (see
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging as python_logging
 import os
 import re
@@ -46,6 +48,7 @@ __all__ = [
     "SERVING_DTYPES",
     "LABELS_FILE",
     "MODEL_INPUTS",
+    "ServingInput",
     "ServingModule",
     "canonical_serving_dtype",
     "check_export_dir",
@@ -57,8 +60,10 @@ __all__ = [
     "model_function",
     "next_version",
     "publish",
+    "require_rank",
     "require_utf8",
     "save_and_publish",
+    "serving_function",
     "tf_variables",
 ]
 
@@ -99,9 +104,9 @@ class ServingModule(tf.Module):
         self.model_variables = tf_variables(model.weights)
 
     @staticmethod
-    def ids_input_signature() -> List[tf.TensorSpec]:
-        """The `serve_ids` inputs: int32 `input_ids`, `input_mask`, `segment_ids` [batch, seq]."""
-        return [tf.TensorSpec([None, None], tf.int32, name=name) for name in MODEL_INPUTS]
+    def ids_inputs(dims: Sequence[str] = ("batch", "length")) -> List["ServingInput"]:
+        """The `serve_ids` inputs: int32 `input_ids`, `input_mask`, `segment_ids` of shape `dims`."""
+        return [ServingInput(name, tf.int32, tuple(dims)) for name in MODEL_INPUTS]
 
     def signatures(self) -> Dict[str, object]:
         """`{"serving_default": ..., "serve_ids": ...}` concrete functions for `tf.saved_model.save`.
@@ -121,6 +126,80 @@ class ServingModule(tf.Module):
                 raise ValueError(f"signature {name!r} reads variables that are not model weights: "
                                  f"{untracked[:5]}")
         return signatures
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingInput:
+    """One input of a serving signature: its key, dtype and the names of its dimensions.
+
+    Example: `ServingInput("text_a", tf.string, ("batch",))` is a string tensor [batch].
+    """
+
+    name: str
+    dtype: tf.DType
+    dims: Tuple[str, ...]
+
+    def describe(self) -> str:
+        """E.g. `text_a: a string tensor [batch]`, `input_ids: an int32 tensor [batch, length]`."""
+        article = "an" if self.dtype.name[0] in "aeiou" else "a"
+        return f"{self.name}: {article} {self.dtype.name} tensor [{', '.join(self.dims)}]"
+
+
+def serving_function(body: Callable[..., Dict[str, tf.Tensor]], inputs: Sequence[ServingInput],
+                     same: Optional[str] = None) -> tf.types.experimental.GenericFunction:
+    """`body` as a `tf.function` of `inputs` whose ranks (and agreement) are checked in the graph.
+
+    A signature declared with shape [None] is not checked when called: a [1, 2] request runs into the
+    graph and fails deep inside it (`Incompatible shapes`, `slice index out of bounds`), and a rank check
+    on it is folded away when the function is traced, since its rank is known then. So each input is
+    declared with an unknown shape and checked at run time (`require_rank`); a request of the wrong rank fails with
+    `text_a: a string tensor [batch] is expected; got rank 2`, and `body` gets tensors of the declared rank.
+    A wrong dtype or a missing or unknown key is refused by TensorFlow before the graph runs, naming the
+    key (keys) or the input's position in `inputs` (dtypes).
+
+    Args:
+      body: the traced function, taking the inputs positionally (or by their names) in `inputs`' order.
+      inputs: the signature's inputs.
+      same: None; "rows": every input has the same first dimension (e.g. `text_a` and `text_b`);
+        "shape": every input has the same shape (`input_ids`, `input_mask`, `segment_ids`).
+    """
+    inputs = tuple(inputs)
+    names = " and ".join(spec.name for spec in inputs) if len(inputs) < 3 else (
+        ", ".join(spec.name for spec in inputs[:-1]) + f" and {inputs[-1].name}")
+
+    @functools.wraps(body)
+    def checked_body(*tensors):
+        tensors = [require_rank(tensor, spec) for tensor, spec in zip(tensors, inputs)]
+        if same and len(tensors) > 1:
+            sizes = [tf.shape(tensor)[:1] if same == "rows" else tf.shape(tensor) for tensor in tensors]
+            agree = tf.reduce_all([tf.reduce_all(tf.equal(size, sizes[0])) for size in sizes[1:]])
+            what = "number of rows" if same == "rows" else "shape"
+            check = tf.debugging.Assert(agree, [f"{names} must have the same {what}; got", *sizes])
+            with tf.control_dependencies([check]):
+                tensors = [tf.identity(tensor) for tensor in tensors]
+        return body(*tensors)
+
+    return tf.function(checked_body, autograph=False,
+                       input_signature=[tf.TensorSpec(None, spec.dtype, name=spec.name) for spec in inputs])
+
+
+def require_rank(tensor: tf.Tensor, spec: ServingInput) -> tf.Tensor:
+    """`tensor` (any shape) with the static rank of `spec`, after an in-graph check of its rank.
+
+    Not `tf.ensure_shape`: when a request's shape is known, TensorFlow's graph optimizer evaluates every
+    shape check ahead of the run (even in a branch not taken) and fails with its own message first. So a
+    tensor of the wrong rank is reshaped (never failing: [size, 1, ...]) and the check fails the request.
+    """
+    rank = len(spec.dims)
+    shape = tf.shape(tensor)
+    is_expected = tf.equal(tf.size(shape), rank)
+    check = tf.debugging.Assert(is_expected, [f"{spec.describe()} is expected; got rank", tf.size(shape)])
+    same_shape = tf.concat([shape, tf.ones([rank], tf.int32)], 0)[:rank]
+    any_shape = tf.concat([[tf.size(tensor)], tf.ones([rank - 1], tf.int32)], 0)
+    new_shape = tf.where(is_expected, same_shape, any_shape)
+    new_shape.set_shape([rank])
+    with tf.control_dependencies([check]):
+        return tf.reshape(tensor, new_shape)
 
 
 def model_function(model, output_keys: Sequence[str], jit_compile: bool = False
@@ -201,10 +280,18 @@ def check_export_dir(export_dir: str) -> None:
     """Checks, before a run reads or writes anything, that `export_dir` can receive SavedModels.
 
     Raises:
-      InputError: `export_dir` exists and is not a folder, or tensorflow_text is missing.
+      InputError: `export_dir`, or the nearest of its parents that exists, is not a folder (it could not be
+        created), or tensorflow_text is missing.
     """
-    if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
-        raise InputError(f"--export_dir {export_dir} exists and is not a folder")
+    if not export_dir:
+        raise InputError("--export_dir is empty")
+    existing = export_dir
+    while existing and not tf.io.gfile.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if existing and tf.io.gfile.exists(existing) and not tf.io.gfile.isdir(existing):
+        if existing == export_dir:
+            raise InputError(f"--export_dir {export_dir} exists and is not a folder")
+        raise InputError(f"--export_dir {export_dir} cannot be created: {existing} is a file, not a folder")
     try:
         import tensorflow_text  # noqa: F401
     except ImportError as error:

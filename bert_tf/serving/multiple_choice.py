@@ -38,12 +38,14 @@ from bert_tf.serving.export import (
     MODEL_INPUTS,
     PAD_TO_MULTIPLE_OF,
     SUB_BATCH_SIZE,
+    ServingInput,
     ServingModule,
     mask_batcher_padding,
     model_and_tokenizer,
     model_function,
     require_utf8,
     save_and_publish,
+    serving_function,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer
@@ -67,11 +69,11 @@ class MultipleChoiceServingModule(ServingModule):
         super().__init__(model, tokenizer, name="bert_multiple_choice_serving")
         self.sub_batch_size = None if sub_batch_size is None else require_int("sub_batch_size", sub_batch_size)
         self._model_logits = model_function(model, ("logits",), jit_compile)
-        ids_spec = [tf.TensorSpec([None, None, None], tf.int32, name=name) for name in MODEL_INPUTS]
-        self.serve_ids = tf.function(self._serve_ids, input_signature=ids_spec, autograph=False)
-        text_spec = [tf.TensorSpec([None], tf.string, name="context"),
-                     tf.TensorSpec([None, None], tf.string, name="choices")]
-        self.serve_text = tf.function(self._serve_text, input_signature=text_spec, autograph=False)
+        self.serve_ids = serving_function(self._serve_ids, self.ids_inputs(("batch", "choices", "length")),
+                                          same="shape")
+        self.serve_text = serving_function(
+            self._serve_text, [ServingInput("context", tf.string, ("batch",)),
+                               ServingInput("choices", tf.string, ("batch", "choices"))], same="rows")
 
     def _logits(self, input_ids, input_mask, segment_ids) -> tf.Tensor:
         """[B, C, S] pairs -> float32 logits [B, C]."""
@@ -89,10 +91,7 @@ class MultipleChoiceServingModule(ServingModule):
         return self._logits(*(pairs[name][:, tf.newaxis, :] for name in MODEL_INPUTS))[:, 0]
 
     def _serve_text(self, context, choices):
-        check = tf.debugging.assert_equal(tf.size(context), tf.shape(choices)[0],
-                                          message="context and choices must have the same number of rows")
-        with tf.control_dependencies([check]):
-            num_choices = tf.shape(choices)[1]
+        num_choices = tf.shape(choices)[1]
         tokenizer = self.tokenizer
         context, choices = require_utf8(context, "context"), require_utf8(choices, "choices")
         context_ids = tokenizer.tokenize(context)

@@ -92,10 +92,9 @@ class NerServingModule(export.ServingModule):
         self.empty_type = self.type_strings.index("") if "" in self.type_strings else len(self.type_strings)
 
         self._model_logits = export.model_function(model, ("logits",))
-        self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
-                                     autograph=False)
-        self.serve_text = tf.function(self._serve_text, input_signature=[tf.TensorSpec([None], tf.string, name="text")],
-                                      autograph=False)
+        self.serve_ids = export.serving_function(self._serve_ids, self.ids_inputs(), same="shape")
+        self.serve_text = export.serving_function(self._serve_text,
+                                                  [export.ServingInput("text", tf.string, ("batch",))])
 
     def _logits(self, input_ids, input_mask, segment_ids) -> tf.Tensor:
         return self._model_logits(input_ids, input_mask, segment_ids)[0]

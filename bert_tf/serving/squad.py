@@ -64,12 +64,14 @@ from bert_tf.conventions import SQUAD_WHITESPACE as _SQUAD_WHITESPACE_CHARS
 from bert_tf.errors import InputError, require_int
 from bert_tf.serving.export import (
     PAD_TO_MULTIPLE_OF,
+    ServingInput,
     ServingModule,
     mask_batcher_padding,
     model_and_tokenizer,
     model_function,
     require_utf8,
     save_and_publish,
+    serving_function,
 )
 from bert_tf.serving.text_offsets import (
     max_context_windows_in_graph,
@@ -118,11 +120,10 @@ class SquadServingModule(ServingModule):
         self.pad_to_max_length = bool(pad_to_max_length)
 
         self._logits = model_function(model, ("start_logits", "end_logits"))
-        self.serve_ids = tf.function(self._serve_ids, input_signature=self.ids_input_signature(),
-                                     autograph=False)
-        text_spec = [tf.TensorSpec([None], tf.string, name="question"),
-                     tf.TensorSpec([None], tf.string, name="context")]
-        self.serve_text = tf.function(self._serve_text, input_signature=text_spec, autograph=False)
+        self.serve_ids = serving_function(self._serve_ids, self.ids_inputs(), same="shape")
+        self.serve_text = serving_function(
+            self._serve_text, [ServingInput("question", tf.string, ("batch",)),
+                               ServingInput("context", tf.string, ("batch",))], same="rows")
 
     # -- serve_ids ----------------------------------------------------------------------------------
     def _serve_ids(self, input_ids, input_mask, segment_ids):
@@ -132,10 +133,6 @@ class SquadServingModule(ServingModule):
 
     # -- serving_default ----------------------------------------------------------------------------
     def _serve_text(self, question, context):
-        check = tf.debugging.assert_equal(tf.size(question), tf.size(context),
-                                          message="question and context must have the same number of strings")
-        with tf.control_dependencies([check]):
-            context = tf.identity(context)
         question, context = require_utf8(question, "question"), require_utf8(context, "context")
         tokenizer = self.tokenizer
         seq = self.max_seq_length

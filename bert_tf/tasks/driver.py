@@ -357,6 +357,9 @@ def export_checkpoint(task: Task, export_dir: str, **serving_options) -> str:
     config = task.config
     if not config.model.init_checkpoint:
         raise InputError("missing --init_checkpoint (the fine-tuned checkpoint or its run's --output_dir)")
+    from bert_tf.serving.export import check_export_dir
+
+    check_export_dir(export_dir)
     checkpoint = checkpoint_io.resolve_checkpoint(config.model.init_checkpoint)
     require_head(task, checkpoint, "--init_checkpoint")
     task.prepare_export()
