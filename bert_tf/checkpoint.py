@@ -345,6 +345,39 @@ def save_checkpoint(
     if global_step is not None:
         tensors[GLOBAL_STEP] = tf.constant(int(global_step), dtype=tf.int64)
 
+    _write_bundle(prefix, tensors)
+    kept = [existing for existing in _read_state_file(directory) if existing != prefix and checkpoint_exists(existing)]
+    kept.append(prefix)
+    if max_to_keep is not None and len(kept) > max_to_keep:
+        for old in kept[:-max_to_keep]:
+            delete_checkpoint(old)
+        kept = kept[-max_to_keep:]
+    _write_state_file(directory, kept)
+    return prefix
+
+
+def save_tensors(tensors: Dict[str, np.ndarray], prefix: str | os.PathLike) -> str:
+    """Writes named arrays as one checkpoint in the original format (`<prefix>.index`, `<prefix>.data-*`,
+    through temporary names) and a `checkpoint` state file naming only it; returns the prefix.
+
+    For tensors that come from no Keras model (a converted checkpoint); `save_checkpoint` writes a model.
+    """
+    prefix = os.path.abspath(os.fspath(prefix))
+    tf.io.gfile.makedirs(os.path.dirname(prefix))
+    _write_bundle(prefix, {name: tf.convert_to_tensor(value) for name, value in tensors.items()})
+    _write_state_file(os.path.dirname(prefix), [prefix])
+    return prefix
+
+
+def read_tensors(path: str | os.PathLike) -> Dict[str, np.ndarray]:
+    """Every entry of a checkpoint (a prefix, one of its files or a folder) as name -> numpy array."""
+    prefix = resolve_checkpoint(path)
+    reader = _open_reader(prefix)
+    return {name: _read_tensor(reader, prefix, name) for name in sorted(reader.get_variable_to_shape_map())}
+
+
+def _write_bundle(prefix: str, tensors: Dict[str, tf.Tensor]) -> None:
+    """`<prefix>.index` and `<prefix>.data-00000-of-00001` through temporary names; none left on failure."""
     names = sorted(tensors)
     temporary = temporary_name(prefix)
     try:
@@ -365,15 +398,6 @@ def save_checkpoint(
                                   f"{tensorflow_error_text(error.message) or type(error).__name__} "
                                   "(the previous checkpoints are intact)") from None
         raise
-
-    kept = [existing for existing in _read_state_file(directory) if existing != prefix and checkpoint_exists(existing)]
-    kept.append(prefix)
-    if max_to_keep is not None and len(kept) > max_to_keep:
-        for old in kept[:-max_to_keep]:
-            delete_checkpoint(old)
-        kept = kept[-max_to_keep:]
-    _write_state_file(directory, kept)
-    return prefix
 
 
 def delete_checkpoint(prefix: str) -> None:

@@ -288,7 +288,9 @@ def define_run_flags(define: FlagDefiner, export: bool = True) -> None:
     """This project's additions, the same in every training script."""
     define.string("bert_dir", None, "A released model folder: sets --bert_config_file, --vocab_file and "
                                     "--init_checkpoint from its bert_config.json, vocab.txt and checkpoint "
-                                    "unless given.")
+                                    "unless given. A Hugging Face folder (config.json, model.safetensors) or a "
+                                    "keras-hub preset (metadata.json) is converted first (into a temporary "
+                                    "folder; --init_checkpoint too).")
     define.string("strategy", None, "tf.distribute strategy: one_device (default), mirrored, "
                                     "multi_worker_mirrored, tpu.")
     define.boolean("use_xla", False, "Compile the training step with XLA (the optimizer update is always "

@@ -12,8 +12,10 @@ import json
 import os
 from typing import Any, Dict
 
-# Activations the original `modeling.get_activation` accepts. "gelu" is the tanh approximation.
-SUPPORTED_ACTIVATIONS = ("gelu", "relu", "tanh", "linear")
+# Activations the original `modeling.get_activation` accepts. "gelu" is the tanh approximation. "gelu_exact"
+# (the erf form, Hugging Face's "gelu") is this project's own: models converted from the hub keep their numerics
+# with it, but the original code does not accept it (change it to "gelu" there, at about 1e-3 of the outputs).
+SUPPORTED_ACTIVATIONS = ("gelu", "relu", "tanh", "linear", "gelu_exact")
 
 _POSITIVE_INT_FIELDS = (
     "vocab_size",
@@ -39,7 +41,8 @@ class BertConfig:
       num_hidden_layers: L, number of transformer blocks.
       num_attention_heads: A; `hidden_size` must be divisible by it.
       intermediate_size: width of the feed-forward layer inside each block.
-      hidden_act: "gelu" (tanh approximation, as the original), "relu", "tanh" or "linear".
+      hidden_act: "gelu" (tanh approximation, as the original), "relu", "tanh", "linear", or "gelu_exact" (the
+        erf form, not in the original; see `SUPPORTED_ACTIVATIONS`).
       hidden_dropout_prob: dropout on embeddings and block outputs (training only).
       attention_probs_dropout_prob: dropout on attention probabilities (training only).
       max_position_embeddings: longest sequence the model accepts.

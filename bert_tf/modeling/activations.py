@@ -9,6 +9,11 @@ def gelu_tanh(x):
     return activations.gelu(x, approximate=True)
 
 
+def gelu_exact(x):
+    """GELU, exact: 0.5 x (1 + erf(x / sqrt(2))); Hugging Face's "gelu" (not in the original code)."""
+    return activations.gelu(x, approximate=False)
+
+
 def linear(x):
     return x
 
@@ -18,6 +23,7 @@ _ACTIVATIONS = {
     "relu": ops.relu,
     "tanh": ops.tanh,
     "linear": linear,
+    "gelu_exact": gelu_exact,
 }
 assert set(_ACTIVATIONS) == set(SUPPORTED_ACTIVATIONS)
 

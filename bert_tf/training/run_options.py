@@ -6,7 +6,8 @@ and `run_pretraining.py` (the flags themselves are defined once in `bert_tf.cli`
 * `ModelFiles`: `bert_config.json`, `vocab.txt`, the initial checkpoint and the casing, filled from a
   released model folder by `resolve_model_files` (`--bert_dir`); `load_bert_config` and `load_tokenizer`
   read them with every check a user needs (the vocabulary against `vocab_size`, the special tokens, the
-  casing of a released checkpoint).
+  casing of a released checkpoint). A Hugging Face folder or keras-hub preset as `--bert_dir` or
+  `--init_checkpoint` is converted to the released format first (`bert_tf.interop`).
 * `RunOptions`: output folder, `tf.distribute` strategy, dtype, XLA, seed, checkpoint cadence, export.
 * `FineTuningOptions`: batch sizes, learning rate, epochs and warmup: the original's fine-tuning recipe
   and its `num_train_steps = int(num_examples / train_batch_size * num_train_epochs)`.
@@ -54,7 +55,8 @@ class ModelFiles:
 
 def resolve_model_files(bert_dir: Optional[str], bert_config_file: Optional[str] = None,
                         vocab_file: Optional[str] = None, init_checkpoint: Optional[str] = None,
-                        do_lower_case: bool = True, checkpoint_required: bool = False) -> ModelFiles:
+                        do_lower_case: bool = True, checkpoint_required: bool = False,
+                        conversion_dir: Optional[str] = None) -> ModelFiles:
     """The one `--bert_dir` rule: explicit flags win; the others come from the released model folder.
 
     `bert_config_file` -> `<bert_dir>/bert_config.json`, `vocab_file` -> `<bert_dir>/vocab.txt`,
@@ -66,11 +68,21 @@ def resolve_model_files(bert_dir: Optional[str], bert_config_file: Optional[str]
       bert_config_file, vocab_file, init_checkpoint: the explicit flags (None or "" when not given).
       do_lower_case: passed through.
       checkpoint_required: a missing checkpoint is an error (else `init_checkpoint` stays None).
+      conversion_dir: where a Hugging Face folder or keras-hub preset given as `bert_dir` or `init_checkpoint` is
+        converted to the released format (`bert_tf.interop.model_folder`; None: a temporary folder).
+        `init_checkpoint` as such a folder also stands for `bert_dir` when that is not given.
 
     Raises:
       InputError: the folder or a needed file is missing; the message names the flag to set.
     """
     from bert_tf.checkpoint import CheckpointError, resolve_checkpoint
+    from bert_tf.interop.model_folder import needs_conversion, released_copy
+
+    if needs_conversion(bert_dir):
+        bert_dir = released_copy(bert_dir, conversion_dir, "--bert_dir")
+    if needs_conversion(init_checkpoint):
+        init_checkpoint = released_copy(init_checkpoint, conversion_dir, "--init_checkpoint")
+        bert_dir = bert_dir or init_checkpoint
 
     if bert_dir:
         bert_dir = os.fspath(bert_dir)
@@ -115,7 +127,8 @@ def load_bert_config(bert_config_file: str, max_seq_length: Optional[int] = None
     try:
         bert_config = BertConfig.from_json_file(bert_config_file)
     except (ValueError, OSError) as error:
-        raise InputError(f"{bert_config_file}: {error}") from None
+        text = str(error)  # most of BertConfig's messages name the file already
+        raise InputError(text if bert_config_file in text else f"{bert_config_file}: {text}") from None
     if max_seq_length is not None and max_seq_length > bert_config.max_position_embeddings:
         raise InputError(
             f"Cannot use sequence length {max_seq_length} because the BERT model was only trained up to "

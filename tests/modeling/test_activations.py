@@ -26,6 +26,7 @@ def test_gelu_keeps_the_input_dtype():
     ("relu", lambda x: np.maximum(x, 0.0)),
     ("tanh", np.tanh),
     ("linear", lambda x: x),
+    ("gelu_exact", numpy_reference.gelu_erf),
 ])
 def test_each_supported_name_maps_to_its_function(name, expected):
     np.testing.assert_allclose(to_numpy(get_activation(name)(POINTS)), expected(POINTS), atol=1e-6, rtol=0)
