@@ -6,7 +6,8 @@
     --max_seq_length=128 --max_predictions_per_seq=20 --masked_lm_prob=0.15 \\
     --random_seed=12345 --dupe_factor=5
 
-Same flags, defaults and output format as the original, plus `--num_workers` (default: all cores).
+Same flags, defaults and output format as the original, plus `--num_workers` (default: all cores) and
+`--word_segmentation=jieba|ref` (+ `--ref_file`): Chinese whole-word masking with `--do_whole_word_mask`.
 With `--num_workers=1` the records are exactly the original's for the same seed; with N workers the
 output is deterministic for a given seed and N. Library code: `bert_tf.tasks.pretraining.create`.
 """
@@ -18,7 +19,8 @@ _PROGRAM = "create_pretraining_data.py"
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
-    """Defines the original script's flags (same names and defaults) plus `--num_workers`."""
+    """Defines the original script's flags (same names and defaults) plus `--num_workers`,
+    `--word_segmentation` and `--ref_file`."""
     define = cli.FlagDefiner(flag_values)
     define.string("input_file", None, "Input raw text file (or comma-separated list of files, glob patterns allowed).")
     define.string("output_file", None, "Output TF example file (or comma-separated list of files).")
@@ -27,6 +29,14 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                           "and False for cased models.")
     define.boolean("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece "
                                                 "masking.")
+    define.choice("word_segmentation", "none", ["none", "jieba", "ref"],
+                  "With --do_whole_word_mask: how Chinese text is split into words, whose characters are masked "
+                  "together (one 80/10/10 draw per word). none: only '##' pieces group (the original); jieba: "
+                  "jieba's default dictionary (pip install 'bert_tf[chinese]'); ref: --ref_file.")
+    define.string("ref_file", None, "With --word_segmentation=ref: word boundaries, one file per input file "
+                                    "(comma-separated, in input order), in the format of Hugging Face's "
+                                    "run_chinese_ref.py: a JSON list per non-blank line of the positions of the "
+                                    "tokens that continue a word ([CLS] = 0).")
     define.integer("max_seq_length", 128, "Maximum sequence length.")
     define.integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
     define.integer("random_seed", 12345, "Random seed for data generation.")
@@ -60,6 +70,7 @@ def run(flag_values) -> int:
         short_seq_prob=flag_values.short_seq_prob,
         dupe_factor=flag_values.dupe_factor,
         do_whole_word_mask=flag_values.do_whole_word_mask,
+        word_segmentation=flag_values.word_segmentation,
         random_seed=flag_values.random_seed,
         num_workers=flag_values.num_workers,
     )
@@ -71,7 +82,7 @@ def run(flag_values) -> int:
     logging.info("*** Reading from input files ***")
     summary = pretraining.create_pretraining_data(
         flag_values.input_file, flag_values.output_file, tokenizer, config,
-        show_progress=flag_values.progress, vocab_file=vocab_file)
+        show_progress=flag_values.progress, vocab_file=vocab_file, ref_file=flag_values.ref_file)
     for line in summary.format().splitlines():
         logging.info(line)
     if summary.undecodable_bytes:

@@ -15,6 +15,7 @@ from bert_tf.files import is_remote
 from bert_tf.tasks.pretraining.records import ID_TYPECODE
 
 if TYPE_CHECKING:
+    from bert_tf.tasks.pretraining.word_segmentation import WordBoundaries
     from bert_tf.tasks.pretraining.workers import WorkerPool
 
 __all__ = [
@@ -126,7 +127,8 @@ class WordIdCache(dict):
         return ids
 
 
-def read_corpus(input_files: Sequence[str], tokenizer, pool: Optional[WorkerPool] = None) -> Corpus:
+def read_corpus(input_files: Sequence[str], tokenizer, pool: Optional[WorkerPool] = None,
+                word_boundaries: Optional[WordBoundaries] = None) -> Corpus:
     """Reads and tokenizes documents (one sentence per line, blank line between documents).
 
     Args:
@@ -134,11 +136,15 @@ def read_corpus(input_files: Sequence[str], tokenizer, pool: Optional[WorkerPool
       tokenizer: a `FullTokenizer` (`.tokenize(text) -> list of str`, `.vocab` token -> id).
       pool: optional `WorkerPool` (made with this tokenizer) to tokenize the distinct words in;
         the result does not depend on it.
+      word_boundaries: optional `word_segmentation.WordBoundaries`: the ids of the tokens that
+        continue a Chinese word are marked (`id + word_boundaries.mark`); lines are then tokenized
+        in this process.
     Returns:
       `Corpus` with the non-empty documents; a line whose tokens are empty (e.g. only control
       characters) adds nothing, as in the original.
     Raises:
-      PretrainingDataError: a file that cannot be read, or a token that is not in the vocabulary.
+      PretrainingDataError: a file that cannot be read, a token that is not in the vocabulary, a
+        reference file of `word_boundaries` that does not match its input file.
     """
     undecodable: Dict[str, int] = {}
     file_lines: List[List[str]] = []
@@ -151,7 +157,7 @@ def read_corpus(input_files: Sequence[str], tokenizer, pool: Optional[WorkerPool
         if lines and lines[-1] == "":
             lines.pop()  # the final newline ends the last line
         file_lines.append([line.strip() for line in lines])
-    if pool is not None and pool.has_tokenizer:
+    if pool is not None and pool.has_tokenizer and word_boundaries is None:
         word_ids: Dict[str, bytes] = pool.tokenize_words(file_lines)
     else:
         word_ids = WordIdCache(tokenizer)
@@ -159,14 +165,20 @@ def read_corpus(input_files: Sequence[str], tokenizer, pool: Optional[WorkerPool
 
     documents: List[Document] = [[]]
     current = documents[-1]
-    for lines in file_lines:
-        for line in lines:
+    for file_index, lines in enumerate(file_lines):
+        marked_ids = None
+        if word_boundaries is not None:
+            marked_ids = word_boundaries.line_marker(file_index, input_files[file_index], lines)
+        for line_number, line in enumerate(lines, 1):
             if not line:
                 if current:
                     current = []
                     documents.append(current)
                 continue
-            ids = b"".join(map(ids_of_word, line.split(" ")))
+            if marked_ids is None:
+                ids = b"".join(map(ids_of_word, line.split(" ")))
+            else:
+                ids = marked_ids(line, line_number)
             if ids:
                 sentence = array.array(ID_TYPECODE)
                 sentence.frombytes(ids)

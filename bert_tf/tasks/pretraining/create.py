@@ -17,7 +17,8 @@ Pipeline (`create_pretraining_data`):
    0); the pair is truncated from the longer side, at the front or the back at random; then
    `num_to_predict = min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob)))`
    shuffled candidates (whole words with `do_whole_word_mask`) are masked: 80% `[MASK]`, 10% kept,
-   10% a random vocabulary id.
+   10% a random vocabulary id. With `word_segmentation` "jieba" or "ref" the Chinese words are
+   marked while reading (`word_segmentation`) and masked whole, one 80/10/10 draw per word.
 3. All instances are shuffled and written round-robin to the output files (`records.write_tfrecord_files`).
 
 Random choices: with `num_workers=1` every random draw is the original's, in the original's order
@@ -59,6 +60,7 @@ from bert_tf.tasks.pretraining.corpus import (
 from bert_tf.tasks.pretraining.instances import BuildCounts, InstanceBuilder, VocabularyIds
 from bert_tf.tasks.pretraining.records import write_tfrecord_files
 from bert_tf.tasks.pretraining.sampling import fast_draws_match_library, fast_shuffle
+from bert_tf.tasks.pretraining.word_segmentation import WORD_SEGMENTATIONS, continuation_mark, word_boundaries
 from bert_tf.tasks.pretraining.workers import ProgressLine, WorkerPool, build_in_workers
 
 __all__ = [
@@ -82,6 +84,9 @@ class PretrainingDataConfig:
       short_seq_prob: probability of a document using a random shorter target length, in [0, 1].
       dupe_factor: passes over the corpus (each with different masks), >= 1.
       do_whole_word_mask: mask all WordPiece pieces of a word together.
+      word_segmentation: "none" (words are `##` groups, the original), "jieba" or "ref": Chinese
+        words (from jieba or a reference file) are masked whole too, with one 80/10/10 draw per word
+        (`word_segmentation`); needs `do_whole_word_mask`.
       random_seed: seed of `random.Random`.
       num_workers: processes creating instances; None = all available cores. 1 reproduces the
         original's random sequence; any fixed value gives identical output for a fixed seed.
@@ -93,6 +98,7 @@ class PretrainingDataConfig:
     short_seq_prob: float = 0.1
     dupe_factor: int = 10
     do_whole_word_mask: bool = False
+    word_segmentation: str = "none"
     random_seed: int = 12345
     num_workers: Optional[int] = None
 
@@ -114,6 +120,12 @@ class PretrainingDataConfig:
             raise PretrainingDataError(f"--short_seq_prob={self.short_seq_prob}: must be in [0, 1]")
         if self.dupe_factor < 1:
             raise PretrainingDataError(f"--dupe_factor={self.dupe_factor}: must be at least 1")
+        if self.word_segmentation not in WORD_SEGMENTATIONS:
+            raise PretrainingDataError(f"--word_segmentation={self.word_segmentation}: must be one of "
+                                       f"{', '.join(WORD_SEGMENTATIONS)}")
+        if self.word_segmentation != "none" and not self.do_whole_word_mask:
+            raise PretrainingDataError(f"--word_segmentation={self.word_segmentation} segments words for whole-word "
+                                       f"masking: add --do_whole_word_mask")
         if self.num_workers is not None and self.num_workers < 1:
             raise PretrainingDataError(
                 f"--num_workers={self.num_workers}: must be at least 1 (or unset for all cores)")
@@ -147,7 +159,8 @@ def create_pretraining_records(documents: Sequence[Document], vocab: Dict[str, i
     """Creates the serialised instances of all passes over `documents` and shuffles them.
 
     Args:
-      documents: shuffled documents (sentences of ids).
+      documents: shuffled documents (sentences of ids; with a word segmentation, continuations
+        marked as `read_corpus` does).
       vocab: token -> id (needs `[CLS]`, `[SEP]`, `[MASK]`).
       config: the flags; `num_workers` selects the random scheme (see the module docstring).
       rng: the main generator, after the documents shuffle; used for the whole build when one worker,
@@ -158,7 +171,8 @@ def create_pretraining_records(documents: Sequence[Document], vocab: Dict[str, i
     Returns:
       (records in output order, counts).
     """
-    vocabulary = VocabularyIds.from_vocab(vocab, documents)
+    mark = continuation_mark(vocab) if config.word_segmentation != "none" else 0
+    vocabulary = VocabularyIds.from_vocab(vocab, documents, continuation_mark=mark)
     total_items = config.dupe_factor * len(documents)
     num_workers = config.resolved_num_workers()
     progress = ProgressLine(total_items, enabled=show_progress)
@@ -253,8 +267,8 @@ class PretrainingDataSummary:
 
 def create_pretraining_data(input_file: Union[str, Sequence[str]], output_file: Union[str, Sequence[str]],
                             tokenizer, config: PretrainingDataConfig = PretrainingDataConfig(),
-                            show_progress: bool = False, vocab_file: Optional[str] = None
-                            ) -> PretrainingDataSummary:
+                            show_progress: bool = False, vocab_file: Optional[str] = None,
+                            ref_file: Optional[Union[str, Sequence[str]]] = None) -> PretrainingDataSummary:
     """Reads text, creates masked-LM / next-sentence instances and writes them as TFRecords.
 
     Args:
@@ -264,10 +278,13 @@ def create_pretraining_data(input_file: Union[str, Sequence[str]], output_file: 
       config: `PretrainingDataConfig`.
       show_progress: progress line on stderr.
       vocab_file: only used in error messages (defaults to `tokenizer.vocab_file` if present).
+      ref_file: with `config.word_segmentation == "ref"`: comma-separated reference files (or a list),
+        one per input file in input order (`word_segmentation`).
     Returns:
       `PretrainingDataSummary`.
     Raises:
-      PretrainingDataError: bad flags, unusable vocabulary, unreadable input, empty corpus.
+      PretrainingDataError: bad flags, unusable vocabulary, unreadable input, empty corpus, a
+        reference file that does not match its input, jieba not installed.
       InputError: no input file given, or a pattern that matches no file (`expand_input_files`).
     """
     config.validate()
@@ -275,15 +292,17 @@ def create_pretraining_data(input_file: Union[str, Sequence[str]], output_file: 
     check_vocabulary(tokenizer.vocab, str(vocab_name))
     input_files = expand_input_files(input_file)
     output_files = split_output_files(output_file)
-    with protected_inputs({"--input_file": input_files, "--vocab_file": vocab_file}):
+    ref_files = split_comma_list(ref_file or "")
+    with protected_inputs({"--input_file": input_files, "--vocab_file": vocab_file, "--ref_file": ref_files}):
         for path in output_files:  # any spelling of an input (./a/../a/f, a link) is the input
             check_not_an_input(path, "--output_file")
+    boundaries = word_boundaries(config.word_segmentation, tokenizer, ref_files, input_files)
 
     start = time.perf_counter()
     num_workers = config.resolved_num_workers()
     pool = WorkerPool(num_workers, tokenizer) if num_workers > 1 else None
     try:
-        corpus = read_corpus(input_files, tokenizer, pool=pool)
+        corpus = read_corpus(input_files, tokenizer, pool=pool, word_boundaries=boundaries)
         if not corpus.documents:
             raise PretrainingDataError(
                 f"--input_file: no text in {', '.join(input_files)} (every line is empty or yields no "

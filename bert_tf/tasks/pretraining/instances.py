@@ -44,9 +44,12 @@ class VocabularyIds:
     Attributes:
       cls_id, sep_id, mask_id: special token ids.
       replacement_ids: `vocab[word]` for `word in list(vocab)` (the original's random word list).
-      is_continuation: bytes, 1 at ids whose token starts with `##`.
+      is_continuation: bytes, 1 at ids whose token starts with `##` (and, with `continuation_mark`,
+        at every marked id `id + continuation_mark`).
       text_has_special_ids: whether some document token is `[CLS]` or `[SEP]` (never with the
         original tokenizer); if not, masking candidates are found by position, without a scan.
+      continuation_mark: 0, or the offset added to the ids of tokens that continue a Chinese word
+        (`word_segmentation`): words are then masked whole, with one 80/10/10 draw per word.
     """
 
     cls_id: int
@@ -55,20 +58,27 @@ class VocabularyIds:
     replacement_ids: Tuple[int, ...]
     is_continuation: bytes
     text_has_special_ids: bool = True
+    continuation_mark: int = 0
 
     @classmethod
-    def from_vocab(cls, vocab: Dict[str, int], documents: Sequence[Document] = ()) -> "VocabularyIds":
+    def from_vocab(cls, vocab: Dict[str, int], documents: Sequence[Document] = (),
+                   continuation_mark: int = 0) -> "VocabularyIds":
         max_id = max(vocab.values())
         flags = bytearray(max_id + 1)
         for token, token_id in vocab.items():
             if token.startswith("##"):
                 flags[token_id] = 1
+        if continuation_mark:
+            if continuation_mark <= max_id:
+                raise ValueError(f"continuation_mark {continuation_mark} must exceed the largest id {max_id}")
+            flags += bytes(continuation_mark - len(flags)) + b"\x01" * (max_id + 1)
         cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
         has_special = any(cls_id in sentence or sep_id in sentence
                           for document in documents for sentence in document)
         return cls(cls_id=cls_id, sep_id=sep_id, mask_id=vocab["[MASK]"],
                    replacement_ids=tuple(vocab[token] for token in vocab),
-                   is_continuation=bytes(flags), text_has_special_ids=has_special)
+                   is_continuation=bytes(flags), text_has_special_ids=has_special,
+                   continuation_mark=int(continuation_mark))
 
 
 class InstanceBuilder:
@@ -106,6 +116,7 @@ class InstanceBuilder:
         self._num_to_predict = [
             min(config.max_predictions_per_seq, max(1, int(round(length * config.masked_lm_prob))))
             for length in range(config.max_seq_length + 1)]
+        self._marked_words = vocabulary.continuation_mark > 0
         self._mask_by_position = not config.do_whole_word_mask and not vocabulary.text_has_special_ids
         self._whole_words_by_position = config.do_whole_word_mask and not vocabulary.text_has_special_ids
         self._continuation_flags = np.frombuffer(vocabulary.is_continuation, dtype=np.uint8)
@@ -315,6 +326,9 @@ class InstanceBuilder:
         tokens += self._sep_array
         num_tokens = len(tokens)
         length_a = len(tokens_a)
+        if self._marked_words:
+            self._add_word_masked_instance(tokens, length_a, is_random_next)
+            return
         order = self._masked_order(tokens, length_a, self._num_to_predict[num_tokens])
         positions = sorted(order)
         batch = self.batch
@@ -337,6 +351,80 @@ class InstanceBuilder:
         batch.num_tokens.append(num_tokens)
         batch.num_segment_a_tokens.append(length_a)
         batch.num_predictions.append(len(order))
+        batch.next_sentence_labels.append(is_random_next)
+        self._num_mask_token += num_mask_token
+        self._num_random += num_random
+
+    def _candidate_words(self, ids: np.ndarray, length_a: int) -> List[Tuple[int, int]]:
+        """The maskable words of `[CLS] A [SEP] B [SEP]` (`ids`: [num_tokens] int32 with continuation
+        marks) as [start, end) position ranges, in order.
+
+        A word starts at every token that is not a continuation (`##` piece or marked Chinese
+        character), at the first token of A and of B, and after any [CLS]/[SEP]; [CLS]/[SEP] are never
+        candidates. Unlike the original's `##` rule, no word runs across the middle [SEP].
+        """
+        num_tokens = len(ids)
+        vocabulary = self.vocabulary
+        is_special = (ids == vocabulary.cls_id) | (ids == vocabulary.sep_id)
+        is_start = self._continuation_flags[ids] == 0
+        is_start[[0, 1, length_a + 1, length_a + 2, num_tokens - 1]] = True
+        is_start[1:] |= is_special[:-1]
+        bounds = np.flatnonzero(is_start).tolist()
+        bounds.append(num_tokens)
+        return [(start, end) for start, end in zip(bounds, bounds[1:]) if not is_special[start]]
+
+    def _chosen_words(self, words: List[Tuple[int, int]], num_to_predict: int) -> List[Tuple[int, int]]:
+        """Words to mask, visited in random order: a word is taken when all its tokens still fit in
+        `num_to_predict`, until that many tokens are taken (the original's whole-word walk)."""
+        order = list(range(len(words)))
+        if self.original_draws:
+            self._shuffle(order)
+        randbelow = self._randbelow
+        num_words = len(order)
+        chosen: List[Tuple[int, int]] = []
+        taken = 0
+        for index in range(num_words):
+            if taken >= num_to_predict:
+                break
+            if not self.original_draws:  # partial Fisher-Yates: shuffle only as far as the walk goes
+                other = index + randbelow(num_words - index)
+                order[index], order[other] = order[other], order[index]
+            start, end = words[order[index]]
+            if taken + end - start <= num_to_predict:
+                chosen.append((start, end))
+                taken += end - start
+        return chosen
+
+    def _add_word_masked_instance(self, tokens: Sentence, length_a: int, is_random_next: bool) -> None:
+        """`_add_masked_instance` for corpora with marked Chinese words: whole words are chosen
+        (`_chosen_words`), and each chosen word is, as a whole, replaced by [MASK] (80%), kept (10%) or
+        replaced token by token with random ids (10%). The marks are removed from the written ids."""
+        vocabulary = self.vocabulary
+        marked_ids = np.frombuffer(tokens, dtype=self._id_dtype)
+        num_tokens = len(marked_ids)
+        words = self._chosen_words(self._candidate_words(marked_ids, length_a), self._num_to_predict[num_tokens])
+        ids = marked_ids % vocabulary.continuation_mark  # a new array: the ids without marks
+        positions = sorted(position for start, end in words for position in range(start, end))
+        batch = self.batch
+        batch.masked_lm_ids.extend(ids[positions].tolist())
+        batch.masked_lm_positions.extend(positions)
+        random_float = self.rng.random
+        randbelow = self._randbelow
+        replacement_ids = vocabulary.replacement_ids
+        num_replacements = len(replacement_ids)
+        num_mask_token = num_random = 0
+        for start, end in words:
+            if random_float() < 0.8:
+                ids[start:end] = vocabulary.mask_id
+                num_mask_token += end - start
+            elif random_float() >= 0.5:  # (< 0.5 keeps the word)
+                for position in range(start, end):
+                    ids[position] = replacement_ids[randbelow(num_replacements)]
+                num_random += end - start
+        batch.token_ids.frombytes(ids.tobytes())
+        batch.num_tokens.append(num_tokens)
+        batch.num_segment_a_tokens.append(length_a)
+        batch.num_predictions.append(len(positions))
         batch.next_sentence_labels.append(is_random_next)
         self._num_mask_token += num_mask_token
         self._num_random += num_random
