@@ -7,7 +7,9 @@
 
 `--task_name` is a GLUE task (MRPC, SST-2, STS-B, ...: the classifier), `csv`, `tsv` or `jsonl` (a classifier of
 your own files: `--text_b_column`, `--regression`, `--multi_label`, `--label_list` as in its run), or a registered
-task: `squad`, `ner`, `swag` (multiple choice). `--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a
+task: `squad`, `ner`, `swag` (multiple choice), `embedding` (sentence embeddings: `--pooling`, `--layers`,
+`--normalize`, `--truncate`, `--window_stride` as in `encode.py`; the checkpoint is `--bert_dir`'s unless
+`--init_checkpoint` is given). `--init_checkpoint` is the fine-tuned checkpoint (a prefix, or a
 folder with a `checkpoint` state file such as the training run's `--output_dir`); it must contain the task's head (the
 classifier's `output_weights`/`output_bias` for the task's number of labels, `cls/squad/*`, `cls/ner/*`,
 `cls/multiple_choice/*`). `--bert_dir` fills `--vocab_file` and `--bert_config_file` from a released model
@@ -30,7 +32,8 @@ _REQUIRED_FLAGS = ("task_name", "export_dir")
 def define_flags(flag_values: flags.FlagValues) -> None:
     """Defines the script's flags on `flag_values` (names and defaults as in run_classifier.py)."""
     define = cli.FlagDefiner(flag_values)
-    define.string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ..., or squad, ner, swag).")
+    define.string("task_name", None, "The name of the task (MRPC, SST-2, STS-B, ..., or squad, ner, swag, "
+                                     "embedding).")
     define.alias("task", "task_name")
     cli.define_model_flags(define, init_checkpoint_help="The fine-tuned checkpoint: a prefix, or a folder with a "
                                                         "`checkpoint` state file (e.g. run_classifier.py's "
@@ -47,15 +50,23 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                          "(faster, most for short requests on CPU; TF Serving then needs "
                                          "--xla_cpu_compilation_enabled=true).")
     # The serving settings of the other tasks (run_squad.py's and run_ner.py's names and defaults).
-    define.integer("doc_stride", 128, "SQuAD: tokens between the starts of a long context's windows.")
+    define.integer("doc_stride", None, "SQuAD: tokens between the starts of a long context's windows (default "
+                                       "128); --long_documents=windows classifiers: as the run (default: half a "
+                                       "window).")
     define.integer("max_query_length", 64, "SQuAD: question word pieces kept.")
     define.integer("n_best_size", 20, "SQuAD: start and end candidates per window.")
     define.integer("max_answer_length", 30, "SQuAD: longest answer, in word pieces.")
     define.boolean("version_2_with_negative", False, "SQuAD 2.0: also decide unanswerable questions.")
     define.number("null_score_diff_threshold", 0.0,
                   "SQuAD 2.0: unanswerable when null score - best span score exceeds this.")
-    define.integer("window_stride", None, "NER: word pieces between the starts of a long text's windows "
+    define.integer("window_stride", None, "NER, embedding: word pieces between the starts of a long text's windows "
                                           "(default: half a window).")
+    # Sentence embeddings (--task_name=embedding): encode.py's names.
+    define.string("pooling", "mean", "Embedding: cls, mean, max or pooler.")
+    define.string("layers", "-1", "Embedding: encoder layers averaged before pooling (-1 is the last).")
+    define.boolean("normalize", False, "Embedding: L2-normalize the vectors.")
+    define.boolean("truncate", False, "Embedding: keep only a long text's first window (default: average its "
+                                      "windows).")
     # Your own classification files (--task_name=csv, tsv or jsonl): run_classifier.py's names.
     define.string("text_b_column", None, "Your own files: the run had a second text (any value: pairs).")
     define.string("label_list", None, "Your own files: the labels in id order (default: label_list.txt next to "
@@ -63,17 +74,24 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     define.boolean("regression", False, "Your own files: a regression run.")
     define.boolean("multi_label", False, "Your own files: a multi-label run.")
     define.number("threshold", 0.5, "Multi-label: the labels of at least this probability are the answer.")
+    define.choice("long_documents", "truncate", ("truncate", "windows"),
+                  "Classifiers: windows reads a long text in overlapping windows and pools their logits, as a "
+                  "run_classifier.py --long_documents=windows run (give its --doc_stride and --window_pooling).")
+    define.choice("window_pooling", "mean", ("mean", "max"), "--long_documents=windows: mean or max of the "
+                                                             "windows' logits.")
 
 
 class ExportError(InputError):
     """Bad input to the export: a missing flag or file, a checkpoint without the classifier head."""
 
 
-def _model_files(flag_values):
-    """The `ModelFiles` from the flags, the vocabulary and config files checked; raises a `UserError`."""
-    if not flag_values.init_checkpoint:
+def _model_files(flag_values, needs_fine_tuning: bool = True):
+    """The `ModelFiles` from the flags, the vocabulary and config files checked; raises a `UserError`.
+    `needs_fine_tuning`: the checkpoint must be given as `--init_checkpoint` (a task with a head); else
+    `--bert_dir`'s checkpoint serves too."""
+    if needs_fine_tuning and not flag_values.init_checkpoint:
         raise ExportError("missing --init_checkpoint (the fine-tuned checkpoint or its run's --output_dir)")
-    model = cli.model_files_from_flags(flag_values)
+    model = cli.model_files_from_flags(flag_values, checkpoint_required=not needs_fine_tuning)
     for name, path in (("vocab_file", model.vocab_file), ("bert_config_file", model.bert_config_file)):
         if not os.path.isfile(path):
             raise ExportError(f"--{name} {path} not found")
@@ -97,7 +115,7 @@ def _task_name(flag_values) -> str:
     try:
         glue.get_processor(name)
     except ValueError as error:
-        raise ExportError(f"{error}; or one of: csv, tsv, jsonl, squad, ner, swag") from None
+        raise ExportError(f"{error}; or one of: csv, tsv, jsonl, squad, ner, swag, embedding") from None
     return "classification"
 
 
@@ -115,11 +133,12 @@ def task_from_flags(flag_values):
     task_class = get_task(name)
     shared = {field.name for field in dataclasses.fields(TaskConfig)}
     own = {field.name: flag_values[field.name].value for field in dataclasses.fields(task_class.config_type)
-           if field.name not in shared and field.name in flag_values}
+           if field.name not in shared and field.name in flag_values and flag_values[field.name].value is not None}
     if isinstance(own.get("label_list"), str):
         own["label_list"] = [label.strip() for label in own["label_list"].split(",") if label.strip()]
     return task_class(task_class.config_type(
-        model=_model_files(flag_values), options=RunOptions(output_dir="", export_dir=flag_values.export_dir),
+        model=_model_files(flag_values, needs_fine_tuning=bool(task_class.head_variables)),
+        options=RunOptions(output_dir="", export_dir=flag_values.export_dir),
         max_seq_length=flag_values.max_seq_length, **own))
 
 

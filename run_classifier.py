@@ -10,7 +10,8 @@ the three model flags from a released model folder (explicit flags win). Added: 
 `--dtype`, `--pad_to_max_length`, `--group_by_length`, `--seed`, `--keep_checkpoint_max`, `--export_dir`,
 `--max_train_steps`, `--log_every_steps`, and your own files: `--task=csv|tsv|jsonl` with `--text_a_column`,
 `--text_b_column`, `--label_column`, `--header`, `--quoting`, `--label_list`, `--regression`, `--multi_label`,
-`--label_delimiter`, `--threshold`, `--train_file`, `--eval_file`, `--predict_file`. Re-running a command after
+`--label_delimiter`, `--threshold`, `--train_file`, `--eval_file`, `--predict_file`; documents longer than the
+model: `--long_documents=windows`, `--doc_stride`, `--window_pooling`. Re-running a command after
 an interruption resumes training from the newest checkpoint in `--output_dir`. Bad input exits with status 1
 and a one-line message.
 Library code: `bert_tf.tasks.classification.task` (run by `bert_tf.tasks.driver`).
@@ -65,6 +66,14 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                          "cross-entropy; micro/macro F1, exact match, per-label F1).")
     define.string("label_delimiter", ",", "Multi-label: the separator of a row's labels.")
     define.number("threshold", 0.5, "Multi-label: a label is predicted at this probability or more.")
+    # Documents longer than the model.
+    define.choice("long_documents", "truncate", ("truncate", "windows"),
+                  "truncate: cut text_a to max_seq_length (the original); windows: read it in overlapping windows, "
+                  "train on every window, and answer per document from its windows' logits.")
+    define.integer("doc_stride", None, "--long_documents=windows: word pieces between the starts of a document's "
+                                       "windows (default: half a window).")
+    define.choice("window_pooling", "mean", ("mean", "max"),
+                  "--long_documents=windows: a document's logits are its windows' mean or element-wise max.")
 
 
 def config_from_flags(flag_values):
@@ -84,6 +93,8 @@ def config_from_flags(flag_values):
         label_list=[label.strip() for label in labels.split(",") if label.strip()] if labels else None,
         regression=flag_values.regression, multi_label=flag_values.multi_label,
         label_delimiter=flag_values.label_delimiter, threshold=flag_values.threshold,
+        long_documents=flag_values.long_documents, doc_stride=flag_values.doc_stride,
+        window_pooling=flag_values.window_pooling,
     )
 
 

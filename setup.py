@@ -9,7 +9,11 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["bert_tf", "bert_tf.*"]),
     py_modules=[
+        "build_vocab",
+        "convert_checkpoint",
         "create_pretraining_data",
+        "encode",
+        "extend_vocab",
         "extract_features",
         "export_savedmodel",
         "run_classifier",
@@ -27,7 +31,13 @@ setuptools.setup(
         "absl-py",
     ],
     extras_require={
-        "test": ["pytest", "seqeval", "ruff"],
+        "test": ["pytest", "seqeval", "ruff", "jieba", "safetensors", "keras-hub>=0.32"],
+        # Hugging Face folders (convert_checkpoint.py, bert_tf.interop): safetensors' numpy API, no torch.
+        "hub": ["safetensors"],
+        # keras-hub itself, to load converted presets (the conversion reads and writes them without it).
+        "keras_hub": ["keras-hub>=0.32"],
+        # Chinese whole-word masking with jieba (create_pretraining_data.py --word_segmentation=jieba).
+        "chinese": ["jieba"],
         # The model runs under Keras' JAX backend too (KERAS_BACKEND=jax); CI checks parity there.
         "jax": ["jax[cpu]"],
         # Peers measured in bench/.

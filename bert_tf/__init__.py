@@ -15,6 +15,8 @@ _LAZY = {
     "BertQuestionAnswering": "bert_tf.modeling",
     "BertTokenClassifier": "bert_tf.modeling",
     "BertMultipleChoice": "bert_tf.modeling",
+    "encode": "bert_tf.tasks.embedding.encoder",
+    "SentenceEncoder": "bert_tf.tasks.embedding.encoder",
 }
 __all__ = sorted(_LAZY) + ["__version__"]
 

@@ -1,5 +1,6 @@
 """run_classifier.py end to end on small MRPC subsets with the tiny checkpoint (max_seq_length 32): the
 original outputs, checkpoints, resuming after a killed run, bad input."""
+import json
 import os
 import signal
 import subprocess
@@ -256,6 +257,9 @@ def test_flag_errors(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
                   "unknown GLUE task 'QQQ'")
     fails_cleanly(capsys, output_dir, base + ["--do_train", f"--init_checkpoint={tmp_path / 'nowhere.ckpt'}"],
                   "checkpoint not found", "nowhere.ckpt")
+    fails_cleanly(capsys, output_dir, base + ["--do_train", "--long_documents=windows", "--doc_stride=0"],
+                  "--doc_stride must be at least 1, got 0")
+    fails_cleanly(capsys, output_dir, base + ["--do_train", "--long_documents=chunks"], "--long_documents")
 
 
 def test_casing_mismatch(capsys, mrpc_dir, tiny_ckpt_dir, tmp_path):
@@ -461,3 +465,38 @@ def test_own_files_bad_input_is_one_line(mrpc_csv_dir, tiny_ckpt_dir, tmp_path, 
                                                     "--multi_label"], "exclude each other", output_dir=output_dir)
     assert_fails_cleanly(capsys, "run_classifier", [*base, "--task=MRPC", "--text_a_column=first", "--do_train",
                                                     "--regression"], "are for your own files", output_dir=output_dir)
+
+
+@pytest.mark.slow
+def test_long_documents_as_windows_train_score_predict_and_export_per_document(data_dir, tiny_ckpt_dir, tmp_path):
+    """ChnSentiCorp reviews with max_seq_length 32: every window is trained on, the dev and test files are
+    scored and written per document (max of the windows' logits), and the export answers raw text of any
+    length with test_results.tsv's probabilities."""
+    import csv
+
+    source = data_dir / "chnsenticorp"
+    for name, rows in (("train", 24), ("dev", 12), ("test", 12)):
+        lines = (source / f"{name}.tsv").read_text(encoding="utf-8").splitlines()[:rows + 1]
+        (tmp_path / f"{name}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output_dir = tmp_path / "out"
+    flags = [f"--data_dir={tmp_path}", f"--output_dir={output_dir}", f"--bert_dir={tiny_ckpt_dir}", "--task=tsv",
+             "--max_seq_length=32", "--train_batch_size=8", "--num_train_epochs=1", "--seed=1",
+             "--long_documents=windows", "--doc_stride=20", "--window_pooling=max"]
+    assert run_main("run_classifier", *flags, "--do_train", "--do_eval", "--do_predict",
+                    f"--export_dir={tmp_path / 'export'}") == 0
+    records = json.loads((output_dir / "train.tf_record.meta.json").read_text())
+    assert records["settings"]["num_records"] > 24  # the reviews are longer than 30 pieces: several windows
+    assert records["settings"]["windows"] == {"doc_stride": 20, "weights": "per document"}
+    results = read_eval_results(output_dir / "eval_results.txt")
+    assert {"eval_accuracy", "eval_loss", "global_step"} <= set(results)
+    expected = np.loadtxt(output_dir / "test_results.tsv", ndmin=2)
+    assert expected.shape == (12, 2)
+    rows = list(csv.reader((tmp_path / "test.tsv").open(encoding="utf-8"), delimiter="\t",
+                           quoting=csv.QUOTE_NONE))[1:]
+    texts = [row[1] for row in rows]
+    assert max(len(text) for text in texts) > 60  # longer than the model: more than one window
+    [version] = os.listdir(tmp_path / "export")
+    serve = tf.saved_model.load(str(tmp_path / "export" / version)).signatures["serving_default"]
+    served = np.concatenate([serve(text_a=tf.constant(texts[start:start + 5]))["probabilities"].numpy()
+                             for start in (0, 5, 10)])
+    np.testing.assert_allclose(served, expected, atol=1e-5)

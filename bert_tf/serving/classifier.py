@@ -17,6 +17,9 @@ Signatures:
            multi-label: `probabilities` (each label's sigmoid), `labels` string [batch, K] (the labels of
            at least the threshold's probability, most probable first, padded with ""),
            `label_probabilities` float32 [batch, K] (padded with 0) and `num_labels` int32 [batch].
+  long documents (`long_documents=True`): a `text_a` longer than the model is read in windows
+           (`bert_tf.serving.text_offsets.document_windows_in_graph`) whose logits are pooled per row,
+           as `run_classifier.py --long_documents=windows` does; the outputs are the same.
 `serve_ids` (already packed features, e.g. from `bert_tf.tokenization.packing`)
   inputs:  int32 `input_ids`, `input_mask`, `segment_ids` [batch, seq] (any seq up to the model's
            `max_position_embeddings`, so any up to `max_seq_length`).
@@ -94,6 +97,7 @@ import tensorflow as tf
 
 from bert_tf.errors import require_int
 from bert_tf.serving.export import (
+    MODEL_INPUTS,
     PAD_TO_MULTIPLE_OF,
     SUB_BATCH_SIZE,
     ServingInput,
@@ -108,6 +112,7 @@ from bert_tf.serving.export import (
     serving_function,
 )
 from bert_tf.serving.sub_batches import map_sorted_sub_batches
+from bert_tf.serving.text_offsets import document_windows_in_graph
 from bert_tf.tokenization.in_graph import InGraphBertTokenizer
 
 __all__ = ["ClassifierServingModule", "export_classifier"]
@@ -133,12 +138,16 @@ class ClassifierServingModule(ServingModule):
       jit_compile: the model runs XLA-compiled in both signatures (see `export_classifier`).
       multi_label_threshold: a multi-label model (one sigmoid per label): the labels whose probability is at
         least this are the answer (None: one softmax over the labels).
+      long_documents: `text_a` longer than the model is read in windows (`document_windows_in_graph`, as
+        `run_classifier.py --long_documents=windows`), their logits pooled per row; else truncated.
+      doc_stride, window_pooling: the windows' stride (None: half a window) and pooling (`mean` or `max`).
     """
 
     def __init__(self, model, tokenizer: InGraphBertTokenizer, label_list: Sequence[str],
                  is_regression: bool = False, is_pair_task: bool = True,
                  sub_batch_size: Optional[int] = None, jit_compile: bool = False,
-                 multi_label_threshold: Optional[float] = None):
+                 multi_label_threshold: Optional[float] = None, long_documents: bool = False,
+                 doc_stride: Optional[int] = None, window_pooling: str = "mean"):
         super().__init__(model, tokenizer, name="bert_classifier_serving")
         self.is_regression = bool(is_regression)
         self.multi_label_threshold = None if multi_label_threshold is None else float(multi_label_threshold)
@@ -147,6 +156,11 @@ class ClassifierServingModule(ServingModule):
         self.cls_id = int(tokenizer.cls_id)
         self.sub_batch_size = (None if sub_batch_size is None
                                else require_int("sub_batch_size", sub_batch_size))
+        self.long_documents = bool(long_documents)
+        self.doc_stride = None if doc_stride is None else require_int("doc_stride", doc_stride)
+        if window_pooling not in ("mean", "max"):
+            raise ValueError(f"window_pooling must be mean or max, got {window_pooling!r}")
+        self.window_pooling = window_pooling
         # A plain function closing over the model: keeps the Keras model out of the object graph.
         self._model_logits = model_function(model, ("logits",), jit_compile)
         self.serve_ids = serving_function(self._serve_ids, self.ids_inputs(), same="shape")
@@ -188,15 +202,21 @@ class ClassifierServingModule(ServingModule):
     def _features_logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
         return self._logits(features["input_ids"], features["input_mask"], features["segment_ids"])
 
-    def _text_outputs(self, features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    def _text_logits(self, features: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """Packed raw-text features [rows, length] -> float32 logits [rows, num_outputs]."""
         if self.sub_batch_size:
             num_outputs = 1 if self.is_regression else len(self.label_strings)
             tokenizer = self.tokenizer
-            logits = map_sorted_sub_batches(
+            return map_sorted_sub_batches(
                 self._features_logits, features, self.sub_batch_size, tokenizer.max_seq_length,
                 tokenizer.pad_to_multiple_of, tokenizer.padded_lengths, output_shape=[num_outputs])
-        else:
-            logits = self._features_logits(features)
+        return self._features_logits(features)
+
+    def _text_outputs(self, features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        logits = self._text_logits({name: features[name] for name in MODEL_INPUTS})
+        if self.long_documents:  # one row of features per window: pool them per document
+            pool = tf.math.unsorted_segment_max if self.window_pooling == "max" else tf.math.unsorted_segment_mean
+            logits = pool(logits, features["document"], features["num_documents"])
         outputs = self._outputs(logits)
         if self.multi_label_threshold is not None:
             outputs.update(self._multi_label_outputs(outputs["probabilities"]))
@@ -206,14 +226,26 @@ class ClassifierServingModule(ServingModule):
                                                            output_type=tf.int32))
         return outputs
 
+    def _features(self, text_a, text_b=None) -> Dict[str, tf.Tensor]:
+        """The packed model inputs of raw texts [batch]; with `long_documents`, of every window, plus its
+        row (`document` [windows]) and the batch size (`num_documents`)."""
+        if not self.long_documents:
+            return self.tokenizer(text_a, text_b)
+        ids_b = None if text_b is None else self.tokenizer.tokenize(text_b)
+        window_a, window_b, row = document_windows_in_graph(self.tokenizer.tokenize(text_a), ids_b,
+                                                            self.tokenizer.max_seq_length, self.doc_stride)
+        features = self.tokenizer.pack(window_a, window_b)
+        features.update(document=row, num_documents=tf.size(text_a))
+        return features
+
     def _features_pair(self, text_a, text_b):
-        return self.tokenizer(require_utf8(text_a, "text_a"), require_utf8(text_b, "text_b"))
+        return self._features(require_utf8(text_a, "text_a"), require_utf8(text_b, "text_b"))
 
     def _serve_text_pair(self, text_a, text_b):
         return self._text_outputs(self._features_pair(text_a, text_b))
 
     def _features_single(self, text_a):
-        return self.tokenizer(require_utf8(text_a, "text_a"))
+        return self._features(require_utf8(text_a, "text_a"))
 
     def _serve_text_single(self, text_a):
         return self._text_outputs(self._features_single(text_a))
@@ -252,7 +284,8 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
                       padded_lengths: Optional[Sequence[int]] = None,
                       serving_dtype: str = "float32",
                       sub_batch_size: Optional[int] = SUB_BATCH_SIZE, jit_compile: bool = False,
-                      multi_label_threshold: Optional[float] = None) -> str:
+                      multi_label_threshold: Optional[float] = None, long_documents: bool = False,
+                      doc_stride: Optional[int] = None, window_pooling: str = "mean") -> str:
     """Writes `model` as a SavedModel under `export_dir/<version>/` for TF Serving.
 
     Args:
@@ -284,6 +317,9 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
       multi_label_threshold: a multi-label model: `probabilities` are each label's sigmoid, and
         `serving_default` also returns `labels` (the labels of at least this probability, most probable
         first, padded with ""), `label_probabilities` (theirs, padded with 0) and `num_labels` [batch].
+      long_documents, doc_stride, window_pooling: a `text_a` longer than the model is read in windows
+        `doc_stride` pieces apart (None: half a window) and its windows' logits pooled (`mean`/`max`), as
+        `run_classifier.py --long_documents=windows` does; else truncated (the original).
 
     Returns:
       The path of the new version folder, `export_dir/<version>`.
@@ -307,6 +343,7 @@ def export_classifier(model, vocab_file, do_lower_case: bool, max_seq_length: in
     module = ClassifierServingModule(model, tokenizer, [] if is_regression else label_list,
                                      is_regression=is_regression, is_pair_task=is_pair_task,
                                      sub_batch_size=sub_batch_size, jit_compile=jit_compile,
-                                     multi_label_threshold=multi_label_threshold)
+                                     multi_label_threshold=multi_label_threshold, long_documents=long_documents,
+                                     doc_stride=doc_stride, window_pooling=window_pooling)
 
     return save_and_publish(module, export_dir, labels=None if is_regression else module.label_strings)

@@ -443,13 +443,15 @@ def _tensorflow_info_hidden():
         absl_logging.set_verbosity(verbosity)
 
 
-def save_and_publish(module: ServingModule, export_dir, labels: Optional[Sequence[str]] = None) -> str:
+def save_and_publish(module: ServingModule, export_dir, labels: Optional[Sequence[str]] = None,
+                     extra_files: Optional[Dict[str, str]] = None) -> str:
     """Saves `module` with its `signatures()` and publishes it as `export_dir/<version>`; returns that path.
 
     Args:
       module: the `ServingModule` to save.
       export_dir: the model base path TF Serving watches; created if needed.
       labels: written one per line to `assets.extra/labels.txt` (not read by the graph), if given.
+      extra_files: file name -> text, each written to `assets.extra/<name>` (not read by the graph), if given.
     """
     export_dir = os.fspath(export_dir)
     tf.io.gfile.makedirs(export_dir)
@@ -457,10 +459,13 @@ def save_and_publish(module: ServingModule, export_dir, labels: Optional[Sequenc
     try:
         with _tensorflow_info_hidden():  # its notes on renamed inputs (3,000 characters), shard timings, temp paths
             tf.saved_model.save(module, temporary, signatures=module.signatures())
+        extra = dict(extra_files or {})
         if labels is not None:
+            extra[os.path.basename(LABELS_FILE)] = "".join(f"{label}\n" for label in labels)
+        for name, text in extra.items():
             tf.io.gfile.makedirs(os.path.join(temporary, "assets.extra"))
-            with tf.io.gfile.GFile(os.path.join(temporary, LABELS_FILE), "w") as writer:
-                writer.write("".join(f"{label}\n" for label in labels))
+            with tf.io.gfile.GFile(os.path.join(temporary, "assets.extra", name), "w") as writer:
+                writer.write(text)
         return publish(temporary, export_dir)
     finally:
         if tf.io.gfile.exists(temporary):

@@ -4,7 +4,8 @@
 and word-piece tokenizes every word on its own with `InGraphBertTokenizer` -- exactly `FullTokenizer` on
 each word, as `run_squad` and `run_ner` do -- keeping for every piece the characters of the input it
 came from. `window_spans_in_graph` and `max_context_windows_in_graph` are the original windows
-(`doc_stride`) and SQuAD's max-context rule with TF ops.
+(`doc_stride`) and SQuAD's max-context rule with TF ops; `document_windows_in_graph` is a long-document
+classifier's windows (`bert_tf.tokenization.packing.document_windows`).
 
 How offsets are kept: the basic tokenizer only deletes characters, turns whitespace into word breaks,
 lower-cases and strips accents, all character by character, so the words it returns, concatenated, are the
@@ -15,13 +16,13 @@ Greek final sigma is the one context-dependent rule; both sigmas are two bytes, 
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from bert_tf.tokenization.in_graph import MAX_INPUT_CHARS_PER_WORD, InGraphBertTokenizer
 
-__all__ = ["words_and_pieces", "window_spans_in_graph", "max_context_windows_in_graph"]
+__all__ = ["words_and_pieces", "window_spans_in_graph", "max_context_windows_in_graph", "document_windows_in_graph"]
 
 
 def _exclusive_cumsum(values: tf.Tensor) -> tf.Tensor:
@@ -160,3 +161,41 @@ def max_context_windows_in_graph(piece_row: tf.Tensor, piece_index: tf.Tensor, n
     score = tf.where(contains, score, tf.constant(-1e30, tf.float64))
     best = tf.reduce_max(score, axis=1, keepdims=True)
     return tf.reduce_min(tf.where(tf.equal(score, best), k, most), axis=1)
+
+
+def document_windows_in_graph(ids_a: tf.RaggedTensor, ids_b: Optional[tf.RaggedTensor], max_seq_length: int,
+                              stride: Optional[int] = None) -> Tuple[tf.RaggedTensor, tf.RaggedTensor, tf.Tensor]:
+    """`bert_tf.tokenization.packing.document_windows` for a batch of documents, with TF ops.
+
+    Args:
+      ids_a: int RaggedTensor [batch, (pieces)], the texts to window; ids_b: the same for the second texts,
+        or None (rows without pieces: no second segment).
+      max_seq_length: the packed length (Python int).
+      stride: pieces between window starts (Python int), or None for half a window.
+    Returns:
+      `(window_a, window_b, window_row)`: int32 RaggedTensors [windows, (pieces)] that pack into
+      `max_seq_length` without truncation, and int32 [windows], each window's row; rows in order, each at
+      least one window.
+    """
+    ids_a = tf.cast(ids_a, tf.int32)
+    length_a = tf.cast(ids_a.row_lengths(), tf.int32)
+    if ids_b is None:
+        ids_b = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros_like(length_a))
+    ids_b = tf.cast(ids_b, tf.int32)
+    length_b = tf.cast(ids_b.row_lengths(), tf.int32)
+    room = tf.where(length_b > 0, max_seq_length - 3, max_seq_length - 2)
+    fits = length_a + length_b <= room
+    keep_b = tf.where(fits, length_b, tf.minimum(length_b, tf.maximum(room // 2, room - length_a)))
+    # A document that fits is one window; an empty text_a one empty window (width 1 keeps the stride positive).
+    width = tf.maximum(tf.where(fits, length_a, room - keep_b), 1)
+    strides = tf.maximum(width // 2, 1) if stride is None else tf.fill(tf.shape(width), int(stride))
+    _, window_row, _, window_start, window_length = window_spans_in_graph(length_a, width, strides)
+    start_a = tf.gather(_exclusive_cumsum(length_a), window_row) + window_start
+    window_a = tf.RaggedTensor.from_row_lengths(
+        tf.gather(ids_a.flat_values, tf.ragged.range(start_a, start_a + window_length).flat_values), window_length)
+    start_b = tf.gather(_exclusive_cumsum(length_b), window_row)
+    window_length_b = tf.gather(keep_b, window_row)
+    window_b = tf.RaggedTensor.from_row_lengths(
+        tf.gather(ids_b.flat_values, tf.ragged.range(start_b, start_b + window_length_b).flat_values),
+        window_length_b)
+    return window_a, window_b, window_row

@@ -255,6 +255,7 @@ TASK_MODULES = {
     "squad": "bert_tf.tasks.squad.task",
     "ner": "bert_tf.tasks.ner.task",
     "multiple_choice": "bert_tf.tasks.multiple_choice.task",
+    "embedding": "bert_tf.tasks.embedding.task",
 }
 ALIASES = {"swag": "multiple_choice"}
 _REGISTRY: Dict[str, Type[Task]] = {}

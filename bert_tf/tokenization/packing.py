@@ -19,6 +19,8 @@ __all__ = [
     "pack_tokens",
     "packed_input_to_features",
     "encode_text_pair",
+    "window_spans",
+    "document_windows",
 ]
 
 CLS_TOKEN = "[CLS]"
@@ -134,3 +136,53 @@ def encode_text_pair(tokenizer, text_a: str, text_b: Optional[str],
     tokens_b = tokenizer.tokenize(text_b) if text_b else None
     packed = pack_tokens(tokens_a, tokens_b, max_seq_length)
     return packed_input_to_features(packed, tokenizer, max_seq_length)
+
+
+def window_spans(num_pieces: int, max_pieces: int, stride: int) -> List[Tuple[int, int]]:
+    """`(start, length)` windows of at most `max_pieces` covering `num_pieces` pieces, `stride` apart.
+
+    Each window but the last starts `stride` pieces after the previous one; the last one ends at the last
+    piece. No pieces: no window.
+    """
+    if max_pieces < 1 or stride < 1:
+        raise ValueError(f"max_pieces and stride must be >= 1, got {max_pieces} and {stride}")
+    spans: List[Tuple[int, int]] = []
+    start = 0
+    while start < num_pieces:
+        length = min(max_pieces, num_pieces - start)
+        spans.append((start, length))
+        if start + length >= num_pieces:
+            break
+        start += min(stride, length)
+    return spans
+
+
+def document_windows(tokens_a: Sequence[str], tokens_b: Optional[Sequence[str]], max_seq_length: int,
+                     stride: Optional[int] = None) -> List[Tuple[List[str], List[str]]]:
+    """`(window of tokens_a, tokens_b)` pairs that pack into `max_seq_length` without losing any of A.
+
+    A document (A, and B for a pair) that fits is one window, exactly what `pack_tokens` packs. A longer
+    one keeps B whole if it takes at most half the room (else its first half-room of pieces, or more when A
+    is short), and A is cut into windows of the rest of the room (`window_spans`), `stride` pieces apart
+    (default: half a window). An empty A is one window.
+
+    Args:
+      tokens_a, tokens_b: word pieces; `tokens_b` None or empty for a single segment.
+      max_seq_length: the packed length (>= 3 for a pair, >= 2 alone).
+      stride: pieces between the starts of A's windows (>= 1), or None.
+    Returns:
+      One `(window_a, tokens_b)` per window, in order; `pack_tokens(window_a, tokens_b, max_seq_length)`
+      truncates neither.
+    """
+    tokens_a, tokens_b = list(tokens_a), list(tokens_b or [])
+    room = max_seq_length - (3 if tokens_b else 2)
+    if room < 1:
+        raise ValueError(f"max_seq_length {max_seq_length} leaves no room for a window")
+    if len(tokens_a) + len(tokens_b) <= room:
+        return [(tokens_a, tokens_b)]
+    tokens_b = tokens_b[:max(room // 2, room - len(tokens_a))]
+    if not tokens_a:
+        return [([], tokens_b)]
+    width = room - len(tokens_b)
+    stride = max(1, width // 2) if stride is None else stride
+    return [(tokens_a[start:start + length], tokens_b) for start, length in window_spans(len(tokens_a), width, stride)]

@@ -107,3 +107,30 @@ def test_truncated_pair_lengths_random():
         _original_truncate_loop(tokens_a, tokens_b, max_length)
         assert packing.truncated_pair_lengths(length_a, length_b, max_length) == \
             (len(tokens_a), len(tokens_b))
+
+
+def test_document_windows_cover_every_piece_and_pack_without_truncation():
+    """A document that fits is one window (what `pack_tokens` packs); a longer text_a is cut into windows of
+    the room left by text_b (kept whole up to half the room), `stride` apart, covering every piece."""
+    letters = [f"a{index}" for index in range(23)]
+    assert packing.document_windows(letters[:6], ["b"], 10) == [(letters[:6], ["b"])]
+    assert packing.document_windows(letters[:8], None, 10) == [(letters[:8], [])]
+    # Alone: windows of 8 pieces, default stride 4.
+    windows = packing.document_windows(letters, None, 10)
+    assert [window for window, _ in windows] == [letters[0:8], letters[4:12], letters[8:16], letters[12:20],
+                                                 letters[16:23]]
+    assert [window for window, _ in packing.document_windows(letters, None, 10, stride=6)] == [
+        letters[0:8], letters[6:14], letters[12:20], letters[18:23]]
+    # A pair: text_b kept whole (2 pieces), windows of 10 - 3 - 2 = 5 over text_a.
+    windows = packing.document_windows(letters[:9], ["b1", "b2"], 10)
+    assert windows == [(letters[0:5], ["b1", "b2"]), (letters[2:7], ["b1", "b2"]), (letters[4:9], ["b1", "b2"])]
+    # A long text_b keeps half the room (3 of 7) when text_a is long too, more when text_a is short.
+    long_b = [f"b{index}" for index in range(20)]
+    assert packing.document_windows(letters, long_b, 10)[0] == (letters[0:4], long_b[:3])
+    assert packing.document_windows(letters[:2], long_b, 10) == [(letters[:2], long_b[:5])]
+    assert packing.document_windows([], long_b, 10) == [([], long_b[:7])]
+    for window_a, window_b in packing.document_windows(letters, long_b, 10) + packing.document_windows(letters, [], 7):
+        packed = packing.pack_tokens(window_a, window_b, 10)
+        assert packed.tokens[1:1 + len(window_a)] == window_a  # nothing truncated
+    with pytest.raises(ValueError, match="no room"):
+        packing.document_windows(letters, ["b"], 3)

@@ -38,6 +38,8 @@ class InputFeatures:
       label_id: class index (int), the score (float) for regression tasks, or for multi-label tasks one
         float per label, 1.0 for each of the example's labels (multi-hot).
       is_real_example: False for the all-zero padding features made from `PaddingInputExample`.
+      window_weight: a long document's window: its weight in the training loss (written as `window_weight`
+        float [1]; see `bert_tf.tasks.classification.windows`); None: not a window (not written).
     """
 
     input_ids: List[int]
@@ -45,6 +47,7 @@ class InputFeatures:
     segment_ids: List[int]
     label_id: LabelId
     is_real_example: bool = True
+    window_weight: Optional[float] = None
 
 
 class PaddingInputExample:
@@ -62,7 +65,9 @@ def _padding_features(max_seq_length: int, is_regression: bool, num_multi_labels
                          label_id=label_id, is_real_example=False)
 
 
-def _label_id(example, label_map: Dict, is_regression: bool, multi_label: bool = False) -> LabelId:
+def label_id_of(example, label_map: Dict, is_regression: bool, multi_label: bool = False) -> LabelId:
+    """An example's `label_id` (see `InputFeatures`); ValueError naming the guid for a label not in `label_map`
+    (or not a number for regression)."""
     if multi_label:
         unknown = [label for label in example.label if label not in label_map]
         if unknown:
@@ -98,7 +103,7 @@ def convert_single_example(example, label_map: Dict, max_seq_length: int, tokeni
     """
     if isinstance(example, PaddingInputExample):
         return _padding_features(max_seq_length, is_regression, len(label_map) if multi_label else 0)
-    label_id = _label_id(example, label_map, is_regression, multi_label)
+    label_id = label_id_of(example, label_map, is_regression, multi_label)
     packed = packing.encode_text_pair(tokenizer, example.text_a, example.text_b, max_seq_length)
     return InputFeatures(input_ids=packed.input_ids, input_mask=packed.input_mask,
                          segment_ids=packed.segment_ids, label_id=label_id, is_real_example=True)
@@ -154,6 +159,7 @@ class _ExampleSerializer:
         else:
             self._label_ids = feature_map["label_ids"].int64_list.value
         self._is_real_example = feature_map["is_real_example"].int64_list.value
+        self._window_weight = None
 
     def serialize(self, features: InputFeatures) -> bytes:
         self._input_ids[:] = features.input_ids
@@ -165,6 +171,10 @@ class _ExampleSerializer:
         else:
             self._label_ids[:] = [float(label_id) if self.is_regression else int(label_id)]
         self._is_real_example[:] = [int(bool(features.is_real_example))]
+        if features.window_weight is not None:
+            if self._window_weight is None:
+                self._window_weight = self._example.features.feature["window_weight"].float_list.value
+            self._window_weight[:] = [float(features.window_weight)]
         return self._example.SerializeToString(deterministic=True)
 
 
@@ -229,13 +239,13 @@ def file_based_convert_examples_to_features(examples: Iterable, label_list: Sequ
         output_file, is_regression=is_regression or multi_label)
 
 
-def feature_spec(max_seq_length: int, is_regression: bool = False,
-                 num_multi_labels: int = 0) -> Dict[str, tf.io.FixedLenFeature]:
+def feature_spec(max_seq_length: int, is_regression: bool = False, num_multi_labels: int = 0,
+                 window_weights: bool = False) -> Dict[str, tf.io.FixedLenFeature]:
     """`tf.io.parse_example` spec of the classifier records.
 
     `input_ids`/`input_mask`/`segment_ids`: int64 [max_seq_length]; `label_ids`: int64 [] (float32
     for regression; float32 [num_multi_labels] for a multi-label task); `is_real_example`: int64 [] (default
-    1, for files written before it existed).
+    1, for files written before it existed); with `window_weights`, `window_weight`: float32 [] (default 1).
     """
     spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in _SEQUENCE_FEATURE_NAMES}
     if num_multi_labels:
@@ -243,13 +253,16 @@ def feature_spec(max_seq_length: int, is_regression: bool = False,
     else:
         spec["label_ids"] = tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64)
     spec["is_real_example"] = tf.io.FixedLenFeature([], tf.int64, default_value=1)
+    if window_weights:
+        spec["window_weight"] = tf.io.FixedLenFeature([], tf.float32, default_value=1.0)
     return spec
 
 
-def record_layout(max_seq_length: int, is_regression: bool = False, num_multi_labels: int = 0) -> RecordLayout:
+def record_layout(max_seq_length: int, is_regression: bool = False, num_multi_labels: int = 0,
+                  window_weights: bool = False) -> RecordLayout:
     """How the records are batched (`bert_tf.training.datasets`): `(features, labels)` with `input_ids`,
     `input_mask`, `segment_ids` int32 [B, L], `is_real_example` float32 [B]; labels int32 [B] (float32
     for regression; float32 [B, num_multi_labels] multi-hot for a multi-label task)."""
-    return RecordLayout(feature_spec(max_seq_length, is_regression, num_multi_labels), max_seq_length,
+    return RecordLayout(feature_spec(max_seq_length, is_regression, num_multi_labels, window_weights), max_seq_length,
                         label_keys=("label_ids",),
                         dtypes={"is_real_example": tf.float32})

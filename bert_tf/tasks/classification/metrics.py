@@ -5,7 +5,7 @@ Conventions where a metric is undefined follow scikit-learn / scipy: F1 and Matt
 when their denominator is zero; Pearson and Spearman correlation are NaN when either input is constant
 (or contains NaN / inf).
 """
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -208,20 +208,28 @@ def multi_label_metrics(probabilities: np.ndarray, targets: np.ndarray, label_li
 
 def eval_results_from_predictions(processor, prediction, global_step: int, threshold: float = 0.5
                                   ) -> Dict[str, float]:
-    """The eval_results.txt values for a `PredictResult` of the classifier (`logits` output) and the task's
-    processor (its metrics and label kind; `threshold` for a multi-label task).
-
-    `eval_loss` is the mean per-example loss over real examples; `loss` the mean of the batch-mean losses
-    (the Estimator's `loss`); the metrics use real examples only: `processor_metrics`, or for a multi-label
-    task `multi_label_metrics`.
-    """
-    logits = prediction.outputs["logits"]
+    """The eval_results.txt values for a `PredictResult` of the classifier (`logits` output, its real examples
+    only, `is_real_example`), as `eval_results` computes them."""
     labels = prediction.labels
-    multi_label = getattr(processor, "is_multi_label", False)
     real = prediction.features.get("is_real_example", np.ones(len(labels), np.float32)) > 0
+    return eval_results(processor, prediction.outputs["logits"], labels, prediction.batch_sizes, global_step,
+                        threshold, real)
+
+
+def eval_results(processor, logits: np.ndarray, labels: np.ndarray, batch_sizes: Sequence[int], global_step: int,
+                 threshold: float = 0.5, real: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """The eval_results.txt values of classifier logits [N, K] and labels [N] for the task's processor (its
+    metrics and label kind; `threshold` for a multi-label task).
+
+    `eval_loss` is the mean per-example loss over real examples (`real`: bool [N], default all); `loss` the mean
+    of the batch-mean losses over `batch_sizes` (the Estimator's `loss`); the metrics use real examples only:
+    `processor_metrics`, or for a multi-label task `multi_label_metrics`.
+    """
+    real = np.ones(len(labels), bool) if real is None else real
+    multi_label = getattr(processor, "is_multi_label", False)
     losses = _per_example_losses(logits, labels, processor.is_regression, multi_label)
     batch_means, start = [], 0
-    for size in prediction.batch_sizes:
+    for size in batch_sizes:
         if size:
             batch_means.append(float(np.mean(losses[start:start + size])))
         start += size

@@ -12,6 +12,9 @@ Does what the original `run_classifier.py` does, with the same outputs in `outpu
 * `test_results.tsv`: one line per prediction example, the class probabilities separated by tabs, no
   header (for regression, the predicted score).
 
+With `long_documents="windows"` a text longer than the model is read in overlapping windows instead of being
+truncated, and its windows' logits are combined per document (`windows`).
+
 Training: softmax cross-entropy averaged over the batch (regression: mean squared error), the original
 AdamWeightDecay with warmup and linear decay, `num_train_steps = int(len(train) / train_batch_size *
 num_train_epochs)`, `num_warmup_steps = int(num_train_steps * warmup_proportion)`. Evaluation and prediction
@@ -32,7 +35,7 @@ from bert_tf.modeling import BertClassifier
 from bert_tf.tasks.base import PredictOutcome, Split, Task, TaskConfig, register
 from bert_tf.tasks.classification import examples as glue
 from bert_tf.tasks.classification import features as classifier_features
-from bert_tf.tasks.classification import metrics, predictions, user_files
+from bert_tf.tasks.classification import metrics, predictions, user_files, windows
 
 CLASSIFIER_HEAD = ("output_weights", "output_bias")
 _READERS = {"train": "get_train_examples", "dev": "get_dev_examples", "test": "get_test_examples"}
@@ -55,6 +58,9 @@ class ClassifierConfig(TaskConfig):
       multi_label: several labels per row (sigmoid cross-entropy; micro/macro F1); split on `label_delimiter`.
         A trained head's bias starts at the training labels' log-odds (`metrics.label_log_odds`).
       threshold: a multi-label prediction holds the labels of at least this probability.
+      long_documents: `truncate` (the original) or `windows` (`bert_tf.tasks.classification.windows`).
+      doc_stride: windows: word pieces between the starts of a document's windows (None: half a window).
+      window_pooling: windows: a document's logits are its windows' `mean` or element-wise `max`.
     """
 
     task_name: Optional[str] = None
@@ -72,6 +78,9 @@ class ClassifierConfig(TaskConfig):
     multi_label: bool = False
     label_delimiter: str = ","
     threshold: float = 0.5
+    long_documents: str = "truncate"
+    doc_stride: Optional[int] = None
+    window_pooling: str = "mean"
 
     def uses_own_files(self) -> bool:
         """Whether `task_name` is one of your own file formats rather than a GLUE task."""
@@ -131,7 +140,12 @@ class ClassificationTask(Task):
                 raise InputError("--regression and --multi_label are for your own files; a GLUE task has its own")
         if not 0.0 < config.threshold < 1.0:
             raise InputError(f"--threshold must be between 0 and 1, got {config.threshold}")
+        windows.check_settings(config.long_documents, config.doc_stride, config.window_pooling)
         self._processor()
+
+    @property
+    def _windowed(self) -> bool:
+        return self.config.long_documents == "windows"
 
     def prepare_export(self) -> None:
         self._resolve_labels(None)
@@ -171,8 +185,15 @@ class ClassificationTask(Task):
                 examples = getattr(processor, _READERS[name])(config.data_dir)
             except (ValueError, OSError, NotImplementedError) as error:
                 raise InputError(str(error)) from None
-            splits[name] = Split(name, [processor.split_path(config.data_dir, name)], examples,
-                                 num_examples=len(examples), num_records=len(examples))
+            split = Split(name, [processor.split_path(config.data_dir, name)], examples,
+                          num_examples=len(examples), num_records=len(examples))
+            if self._windowed:  # every window is a record, and a training example
+                split.features = windows.split_into_windows(examples, tokenizer, config.max_seq_length,
+                                                            config.doc_stride, name)
+                split.num_records = len(split.features.windows)
+                if name == "train":
+                    split.num_examples = split.num_records
+            splits[name] = split
         if self._multi_label() and "train" in splits:
             labels = processor.get_labels()
             multi_hot = [[label in example.label for label in labels] for example in splits["train"].examples]
@@ -182,10 +203,17 @@ class ClassificationTask(Task):
     def record_layout(self, split: Split, training: bool):
         processor = self._processor()
         return classifier_features.record_layout(self.config.max_seq_length, processor.is_regression,
-                                                 processor.num_labels if self._multi_label() else 0)
+                                                 processor.num_labels if self._multi_label() else 0,
+                                                 window_weights=self._windowed)
 
     def write_records(self, split: Split, path: str, num_padding: int) -> int:
         processor = self._processor()
+        if self._windowed:
+            return classifier_features.write_features_tfrecord(
+                windows.window_features(split.examples, split.features, processor.get_labels(),
+                                        self.config.max_seq_length, self.tokenizer, num_padding,
+                                        processor.is_regression, self._multi_label()),
+                path, is_regression=processor.is_regression or self._multi_label())
         records = list(split.examples) + [classifier_features.PaddingInputExample()] * num_padding
         return classifier_features.file_based_convert_examples_to_features(
             records, processor.get_labels(), self.config.max_seq_length, self.tokenizer, path,
@@ -196,6 +224,8 @@ class ClassificationTask(Task):
                     "multi_label": self._multi_label()}
         if self.config.uses_own_files():
             settings["columns"] = user_files.describe_columns(self._processor().spec)
+        if self._windowed:
+            settings["windows"] = {"doc_stride": self.config.doc_stride, "weights": "per document"}
         return settings
 
     # -- model ----------------------------------------------------------------------------------------
@@ -209,8 +239,14 @@ class ClassificationTask(Task):
 
     def loss(self, outputs, labels, features):
         """Per-example losses [B]: softmax cross-entropy of `logits` (regression: squared error of logit 0;
-        multi-label: sigmoid cross-entropy averaged over the labels)."""
-        del features
+        multi-label: sigmoid cross-entropy averaged over the labels); a long document's windows weighted
+        (`windows.window_weights`)."""
+        losses = self._unweighted_loss(outputs, labels)
+        if self._windowed:
+            losses *= tf.cast(features["window_weight"], losses.dtype)
+        return losses
+
+    def _unweighted_loss(self, outputs, labels):
         if self._multi_label():
             losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32),
                                                              logits=outputs["logits"])
@@ -223,10 +259,24 @@ class ClassificationTask(Task):
     # -- outputs --------------------------------------------------------------------------------------
     def evaluate(self, split: Split, prediction, global_step: int, write_dir: str) -> Dict[str, float]:
         processor = self._processor()
+        if self._windowed:  # scored per document
+            first = windows.first_windows(split.features.document_index, len(split.examples))
+            return metrics.eval_results(processor, self._document_logits(split, prediction),
+                                        prediction.labels[first], [len(split.examples)], global_step,
+                                        self.config.threshold)
         return metrics.eval_results_from_predictions(processor, prediction, global_step, self.config.threshold)
 
+    def _document_logits(self, split: Split, prediction) -> np.ndarray:
+        """float32 [documents, K]: each document's windows' logits, pooled (`window_pooling`)."""
+        document_index = split.features.document_index
+        return windows.pool_logits(prediction.outputs["logits"][:len(document_index)], document_index,
+                                   len(split.examples), self.config.window_pooling)
+
     def predict(self, split: Split, prediction, global_step: int, write_dir: str) -> PredictOutcome:
-        logits = prediction.outputs["logits"][:len(split.examples)]
+        if self._windowed:
+            logits = self._document_logits(split, prediction)
+        else:
+            logits = prediction.outputs["logits"][:len(split.examples)]
         path = os.path.join(write_dir, predictions.TEST_RESULTS_FILE)
         predictions.write_test_results(path, logits, self._processor().is_regression, self._multi_label())
         return PredictOutcome(files={predictions.TEST_RESULTS_FILE: path}, decoded=logits)
@@ -241,7 +291,8 @@ class ClassificationTask(Task):
                                  label_list=processor.get_labels(), export_dir=export_dir,
                                  is_regression=processor.is_regression, is_pair_task=is_pair_task(processor),
                                  multi_label_threshold=self.config.threshold if self._multi_label() else None,
-                                 **serving_options)
+                                 long_documents=self._windowed, doc_stride=config.doc_stride,
+                                 window_pooling=config.window_pooling, **serving_options)
 
 
 def is_pair_task(processor: glue.DataProcessor) -> bool:

@@ -4,10 +4,11 @@ Every word gets exactly one prediction:
 
 * the *first* word piece of a word carries its label; its other pieces, `[CLS]`, `[SEP]` and padding have
   label id -1 and are left out of the loss;
-* a sentence longer than `max_seq_length - 2` pieces is cut into overlapping windows (`window_spans`, a
-  stride of half a window by default), never truncated; each word is labeled in one window only, the one
-  where its first piece has the most context on both sides (`max_context_window`, SQuAD's rule:
-  `min(left, right) + 0.01 * window length`), and predicted from that window;
+* a sentence longer than `max_seq_length - 2` pieces is cut into overlapping windows
+  (`bert_tf.tokenization.packing.window_spans`, a stride of half a window by default), never truncated; each
+  word is labeled in one window only, the one where its first piece has the most context on both sides
+  (`max_context_window`, SQuAD's rule: `min(left, right) + 0.01 * window length`), and predicted from that
+  window;
 * a word that tokenizes to nothing (only control or zero-width characters) is in no window: it is tagged
   `O` without asking the model;
 * with document context (`convert_file(..., documents=...)`, `run_ner.py --document_context`) the windows
@@ -28,6 +29,7 @@ from absl import logging
 
 from bert_tf import files
 from bert_tf.tasks.ner.examples import ConllFile
+from bert_tf.tokenization.packing import window_spans
 
 IGNORED_LABEL_ID = -1
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids", "label_ids")
@@ -84,25 +86,6 @@ class NerFeatures:
     num_words: int
     num_empty_words: int
     num_split_sentences: int
-
-
-def window_spans(num_pieces: int, max_pieces: int, stride: int) -> List[Tuple[int, int]]:
-    """`(start, length)` windows of at most `max_pieces` covering `num_pieces` pieces, `stride` apart.
-
-    Each window but the last starts `stride` pieces after the previous one; the last one ends at the last
-    piece. No pieces: no window.
-    """
-    if max_pieces < 1 or stride < 1:
-        raise ValueError(f"max_pieces and stride must be >= 1, got {max_pieces} and {stride}")
-    spans: List[Tuple[int, int]] = []
-    start = 0
-    while start < num_pieces:
-        length = min(max_pieces, num_pieces - start)
-        spans.append((start, length))
-        if start + length >= num_pieces:
-            break
-        start += min(stride, length)
-    return spans
 
 
 def max_context_window(spans: Sequence[Tuple[int, int]], position: int) -> int:

@@ -5,6 +5,7 @@ import random
 import pytest
 
 from bert_tf.tasks.ner import examples, features
+from bert_tf.tokenization import packing
 from tests.tasks.ner.test_examples import CONLL_TEXT
 
 
@@ -15,10 +16,10 @@ def conll_words(data_dir):
 
 
 def test_window_spans_and_max_context():
-    assert features.window_spans(0, 6, 3) == []
-    assert features.window_spans(5, 6, 3) == [(0, 5)]
-    assert features.window_spans(13, 6, 3) == [(0, 6), (3, 6), (6, 6), (9, 4)]
-    spans = features.window_spans(13, 6, 3)
+    assert packing.window_spans(0, 6, 3) == []
+    assert packing.window_spans(5, 6, 3) == [(0, 5)]
+    assert packing.window_spans(13, 6, 3) == [(0, 6), (3, 6), (6, 6), (9, 4)]
+    spans = packing.window_spans(13, 6, 3)
     assert [features.max_context_window(spans, position) for position in range(13)] == [
         0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3]  # ties go to the earlier window
 
@@ -59,7 +60,7 @@ def test_each_word_is_labeled_where_it_has_most_context(tiny_tokenizer):
     words = [f"w{index}" for index in range(60)]  # "w", "##0", ...: several pieces per word
     windows, _ = features.sentence_windows(0, words, [0] * 60, tiny_tokenizer, 16, stride=4)
     piece_ids, first_pieces = features.word_pieces(tiny_tokenizer, words)
-    spans = features.window_spans(len(piece_ids), 14, 4)
+    spans = packing.window_spans(len(piece_ids), 14, 4)
     by_word = {word: (index, position) for index, window in enumerate(windows)
                for word, position in zip(window.word_indices, window.positions)}
     kept = [index for index, (start, length) in enumerate(spans)
