@@ -147,7 +147,8 @@ def test_eval_only_reuses_features_and_the_trained_checkpoint_then_exports(train
     [((model, vocab_file, do_lower_case, max_seq_length), options)] = exported
     assert vocab_file == str(tiny_ckpt_dir / "vocab.txt") and (do_lower_case, max_seq_length) == (True, 32)
     assert options == {"label_list": ["0", "1"], "export_dir": str(tmp_path), "is_regression": False,
-                       "is_pair_task": True, "multi_label_threshold": None}
+                       "is_pair_task": True, "multi_label_threshold": None, "long_documents": False,
+                       "doc_stride": None, "window_pooling": "mean"}
     trained_weights = tf.train.load_checkpoint(str(output_dir / f"model.ckpt-{NUM_STEPS}")).get_tensor("output_weights")
     np.testing.assert_array_equal(model.classifier.output_weights.numpy(), trained_weights)
 
