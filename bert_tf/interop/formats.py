@@ -10,9 +10,12 @@
 """
 from __future__ import annotations
 
+import json
 import os
+from typing import Any, Dict
 
 from bert_tf.errors import InputError
+from bert_tf.files import read_text_file
 
 RELEASED = "released"
 HUGGINGFACE = "huggingface"
@@ -57,3 +60,18 @@ def detect_format(folder: str) -> str:
 def default_output_format(input_format: str) -> str:
     """`huggingface` from a released folder, `released` from the other two."""
     return HUGGINGFACE if input_format == RELEASED else RELEASED
+
+
+def read_json_object(path: str) -> Dict[str, Any]:
+    """A JSON file holding one object (a config, tokenizer or preset file) as a dict.
+
+    Raises:
+      ConversionError: missing, not JSON, or not an object, naming the file.
+    """
+    try:
+        value = json.loads(read_text_file(path))
+    except ValueError as error:
+        raise ConversionError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ConversionError(f"{path}: expected a JSON object")
+    return value

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from absl import logging
 
 from bert_tf.files import atomic_write_text, read_text_file
-from bert_tf.interop.formats import ConversionError
+from bert_tf.interop.formats import ConversionError, read_json_object
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
@@ -33,16 +33,6 @@ BERT_TOKENIZER_CLASSES = ("BertTokenizer", "BertTokenizerFast")
 # The original WordpieceTokenizer's word limit; Hugging Face's default is 100.
 ORIGINAL_MAX_INPUT_CHARS_PER_WORD = 200
 CONTINUING_SUBWORD_PREFIX = "##"
-
-
-def _read_json(path: str) -> Dict[str, Any]:
-    try:
-        value = json.loads(read_text_file(path))
-    except ValueError as error:
-        raise ConversionError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise ConversionError(f"{path}: expected a JSON object")
-    return value
 
 
 def _token_text(value) -> Optional[str]:
@@ -140,10 +130,10 @@ def read_tokenizer(folder: str) -> Tuple[List[str], bool]:
     tokenizer_path = os.path.join(folder, TOKENIZER_FILE)
     config_lower = None
     if os.path.exists(config_path):
-        config_lower = _settings_from_config(config_path, _read_json(config_path))
+        config_lower = _settings_from_config(config_path, read_json_object(config_path))
     json_lower, json_vocab = None, None
     if os.path.exists(tokenizer_path):
-        json_lower, json_vocab = _settings_from_tokenizer_json(tokenizer_path, _read_json(tokenizer_path))
+        json_lower, json_vocab = _settings_from_tokenizer_json(tokenizer_path, read_json_object(tokenizer_path))
     if config_lower is not None and json_lower is not None and config_lower != json_lower:
         raise ConversionError(f"{config_path}: do_lower_case {str(config_lower).lower()} but {tokenizer_path} "
                               f"lowercase {str(json_lower).lower()}: which one the model was trained with is unclear")

@@ -19,23 +19,16 @@ from typing import Dict, Optional
 import numpy as np
 from absl import logging
 
-from bert_tf.files import atomic_write_text, read_text_file
+from bert_tf.files import atomic_write_text
 from bert_tf.interop import hf_config, hf_names, hf_tokenizer, safetensors_files
 from bert_tf.interop import portable_model as pm
-from bert_tf.interop.formats import HF_CONFIG_FILE, ConversionError
+from bert_tf.interop.formats import HF_CONFIG_FILE, ConversionError, read_json_object
 
 CLASSIFIER_HEADS = (pm.CLASSIFICATION, pm.TOKEN_CLASSIFICATION, pm.MULTIPLE_CHOICE)
 
 
 def read_config_json(folder: str) -> Dict:
-    path = os.path.join(folder, HF_CONFIG_FILE)
-    try:
-        config = json.loads(read_text_file(path))
-    except ValueError as error:
-        raise ConversionError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise ConversionError(f"{path}: expected a JSON object")
-    return config
+    return read_json_object(os.path.join(folder, HF_CONFIG_FILE))
 
 
 def _head(config: Dict, names, path: str) -> str:

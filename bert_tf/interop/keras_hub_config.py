@@ -33,9 +33,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from absl import logging
 
 from bert_tf.config import BertConfig
-from bert_tf.files import read_text_file
 from bert_tf.interop import portable_model as pm
-from bert_tf.interop.formats import HF_CONFIG_FILE, KERAS_HUB_METADATA_FILE, ConversionError
+from bert_tf.interop.formats import HF_CONFIG_FILE, KERAS_HUB_METADATA_FILE, ConversionError, read_json_object
 
 BACKBONE_CONFIG_FILE = HF_CONFIG_FILE  # keras-hub's name too
 METADATA_FILE = KERAS_HUB_METADATA_FILE
@@ -89,14 +88,7 @@ def read_json(folder: str, name: str) -> Dict[str, Any]:
     Raises:
       ConversionError: missing, not JSON, or not an object.
     """
-    path = os.path.join(folder, name)
-    try:
-        value = json.loads(read_text_file(path))
-    except ValueError as error:
-        raise ConversionError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise ConversionError(f"{path}: expected a JSON object")
-    return value
+    return read_json_object(os.path.join(folder, name))
 
 
 def _class_config(serialized: Dict[str, Any], path: str, expected: str) -> Dict[str, Any]:
